@@ -1,0 +1,165 @@
+import sharp, { type Metadata } from 'sharp';
+import { XrayError } from '../core/errors.js';
+import { decodeDicom, isDicom } from './dicom.js';
+
+export interface DecodeLimits {
+  /** Largest accepted file, bytes. */
+  maxBytes: number;
+  /** Largest accepted image, width x height pixels (checked before decoding). */
+  maxPixels: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = { maxBytes: 10 * 1024 * 1024, maxPixels: 50_000_000 };
+
+/** Longest side of the working copy that preprocessing, the gate and overlays start from. */
+export const WORKING_SIDE = 1024;
+const MIN_SIDE = 16;
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2']);
+
+/** An upright, alpha-free, 8-bit greyscale copy of the user's image, longest side <= WORKING_SIDE. */
+export interface DecodedImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** Size of the image as sent, before the working copy was made. */
+  sourceWidth: number;
+  sourceHeight: number;
+  format: string;
+  /** Mean per-pixel chroma, 0 (grey) .. 1 (fully saturated): colour photos score high. */
+  colourfulness: number;
+}
+
+/**
+ * Bytes -> upright 8-bit grey working copy. Refuses, with a typed error, anything that is not a
+ * still raster image within the limits. SVG is never rendered: it is detected before sharp sees it.
+ */
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): Promise<DecodedImage> {
+  if (bytes.length > limits.maxBytes) {
+    throw new XrayError('image_too_large', `File of ${bytes.length} bytes is over the limit.`, {
+      details: { limitMb: Math.floor(limits.maxBytes / (1024 * 1024)) },
+    });
+  }
+  if (bytes.length === 0) throw new XrayError('unreadable_image', 'Empty file.');
+  if (isDicom(bytes)) {
+    const dicom = decodeDicom(bytes, { maxPixels: limits.maxPixels });
+    return fromRaw(dicom.data, dicom.width, dicom.height, 'dicom');
+  }
+  if (looksLikeVector(bytes)) throw new XrayError('vector_image', 'SVG/XML input is not rendered.');
+  if (looksLikePdf(bytes)) throw new XrayError('unsupported_format', 'PDF input.');
+
+  const metadata = await readMetadata(bytes, limits);
+  const { width, height } = orientedSize(metadata);
+  checkMinimumSize(width, height);
+
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+      .rotate() // honour EXIF orientation
+      .flatten({ background: '#000000' })
+      .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    const grey = toGrey(data, info.width, info.height, info.channels);
+    return {
+      data: grey.data,
+      width: info.width,
+      height: info.height,
+      sourceWidth: width,
+      sourceHeight: height,
+      format: metadata.format ?? 'unknown',
+      colourfulness: grey.colourfulness,
+    };
+  } catch (cause) {
+    throw sharpError(cause);
+  }
+}
+
+async function readMetadata(bytes: Uint8Array, limits: DecodeLimits): Promise<Metadata> {
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: limits.maxPixels, animated: true }).metadata();
+  } catch (cause) {
+    throw sharpError(cause);
+  }
+  const format = metadata.format ?? 'unknown';
+  if (format === 'svg') throw new XrayError('vector_image', 'SVG input is not rendered.');
+  if (!ACCEPTED_FORMATS.has(format)) throw new XrayError('unsupported_format', `Format ${format} is not accepted.`);
+  if ((metadata.pages ?? 1) > 1 && format !== 'tiff' && format !== 'heif') {
+    throw new XrayError('animated_image', 'Animated image.');
+  }
+  const frameHeight = metadata.pageHeight ?? metadata.height ?? 0;
+  if ((metadata.width ?? 0) * frameHeight > limits.maxPixels) {
+    throw new XrayError('image_too_large', 'Image has too many pixels.');
+  }
+  return metadata;
+}
+
+function orientedSize(metadata: Metadata): { width: number; height: number } {
+  const w = metadata.width ?? 0;
+  const h = metadata.pageHeight ?? metadata.height ?? 0;
+  // EXIF orientations 5-8 swap width and height.
+  return (metadata.orientation ?? 1) >= 5 ? { width: h, height: w } : { width: w, height: h };
+}
+
+function checkMinimumSize(width: number, height: number): void {
+  if (width < MIN_SIDE || height < MIN_SIDE) {
+    throw new XrayError('image_too_small', `Image of ${width}x${height} px is below ${MIN_SIDE} px.`);
+  }
+}
+
+/** Raw grey pixels (e.g. from DICOM) -> working copy. */
+async function fromRaw(data: Uint8Array, width: number, height: number, format: string): Promise<DecodedImage> {
+  checkMinimumSize(width, height);
+  const { data: out, info } = await sharp(data, { raw: { width, height, channels: 1 } })
+    .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    data: new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+    width: info.width,
+    height: info.height,
+    sourceWidth: width,
+    sourceHeight: height,
+    format,
+    colourfulness: 0,
+  };
+}
+
+/** Luma (Rec. 709, as libvips' b-w) and mean chroma in one pass over sRGB pixels. */
+function toGrey(
+  rgb: Buffer,
+  width: number,
+  height: number,
+  channels: number,
+): { data: Uint8Array; colourfulness: number } {
+  const n = width * height;
+  const out = new Uint8Array(n);
+  let chroma = 0;
+  for (let i = 0, j = 0; i < n; i++, j += channels) {
+    const r = rgb[j] ?? 0;
+    const g = channels >= 3 ? (rgb[j + 1] ?? 0) : r;
+    const b = channels >= 3 ? (rgb[j + 2] ?? 0) : r;
+    out[i] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b);
+    chroma += Math.max(r, g, b) - Math.min(r, g, b);
+  }
+  return { data: out, colourfulness: n === 0 ? 0 : chroma / n / 255 };
+}
+
+function looksLikeVector(bytes: Uint8Array): boolean {
+  const head = Buffer.from(bytes.subarray(0, 1024)).toString('utf8').trimStart().toLowerCase();
+  return head.startsWith('<?xml') || head.startsWith('<svg') || head.startsWith('<!doctype svg') || head.includes('<svg');
+}
+
+function looksLikePdf(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.subarray(0, 5)).toString('latin1') === '%PDF-';
+}
+
+function sharpError(cause: unknown): XrayError {
+  if (cause instanceof XrayError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (/unsupported image format/i.test(message)) {
+    return new XrayError('unsupported_format', 'Not an image format we read.', { cause });
+  }
+  if (/pixel limit/i.test(message)) return new XrayError('image_too_large', 'Image has too many pixels.', { cause });
+  return new XrayError('unreadable_image', 'The image could not be decoded.', { cause });
+}

@@ -1,0 +1,109 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { XrayError } from '../core/errors.js';
+
+/** How image bytes become the model's input. The one preprocessing function reads only this. */
+export const preprocessingSchema = z.object({
+  /** Side of the square model input, px. */
+  size: z.number().int().min(16).max(1024),
+  channels: z.literal(1),
+  /** Central fraction of each side kept before resizing: cuts borders and burnt-in edge markers. */
+  crop: z.number().min(0.5).max(1),
+  /** How a non-square image becomes square: stretch (`fill`), pad (`contain`) or centre-crop (`cover`). */
+  fit: z.enum(['fill', 'contain', 'cover']),
+  /** Per-image contrast equalisation before scaling. */
+  contrast: z.enum(['none', 'normalise', 'clahe']),
+  /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
+  scale: z.enum(['unit', 'standardize']),
+});
+export type PreprocessingSpec = z.infer<typeof preprocessingSchema>;
+
+export const calibrationSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('none') }),
+  z.object({ method: z.literal('platt'), a: z.number(), b: z.number() }),
+  z.object({ method: z.literal('temperature'), temperature: z.number().positive() }),
+]);
+export type Calibration = z.infer<typeof calibrationSchema>;
+
+const metricsSummary = z.looseObject({
+  n: z.number().optional(),
+  auc: z.number().nullable().optional(),
+  sensitivity: z.number().nullable().optional(),
+  specificity: z.number().nullable().optional(),
+});
+
+export const cardSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  createdAt: z.string(),
+  architecture: z.string(),
+  /** Output index 0 is the probability of `labels[1]`. */
+  labels: z.tuple([z.literal('not_covid'), z.literal('covid')]),
+  input: z.object({ height: z.number().int(), width: z.number().int(), channels: z.literal(1) }),
+  preprocessing: preprocessingSchema,
+  calibration: calibrationSchema,
+  threshold: z.number().gt(0).lt(1),
+  thresholdRule: z.string(),
+  /** Layer whose activations Grad-CAM explains (the last convolutional block). */
+  explainLayer: z.string().optional(),
+  intendedUse: z.string(),
+  limitations: z.array(z.string()),
+  disclaimer: z.string(),
+  data: z
+    .looseObject({
+      description: z.string().optional(),
+      sources: z.array(z.string()).optional(),
+      counts: z.record(z.string(), z.unknown()).optional(),
+      trainImages: z.number().int().optional(),
+    })
+    .optional(),
+  training: z.record(z.string(), z.unknown()).optional(),
+  metrics: z
+    .looseObject({
+      validation: metricsSummary.optional(),
+      test: metricsSummary.optional(),
+      /** Leave-one-source-out: AUC on a collection the model never saw. */
+      unseenSource: z.looseObject({ source: z.string(), auc: z.number().nullable() }).optional(),
+    })
+    .optional(),
+});
+export type ModelCard = z.infer<typeof cardSchema>;
+
+export const CARD_FILE = 'card.json';
+
+export async function readCard(modelDir: string): Promise<ModelCard> {
+  const file = path.join(modelDir, CARD_FILE);
+  let raw: string;
+  try {
+    raw = await fs.readFile(file, 'utf8');
+  } catch (cause) {
+    throw new XrayError('model_missing', `No model card at ${file}. Train a model with: npm run train`, { cause });
+  }
+  return parseCard(raw, file);
+}
+
+export function parseCard(raw: string, where = CARD_FILE): ModelCard {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (cause) {
+    throw new XrayError('model_invalid', `${where} is not valid JSON.`, { cause });
+  }
+  const parsed = cardSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new XrayError('model_invalid', `${where} is not a valid model card (${problems}).`);
+  }
+  const card = parsed.data;
+  if (card.input.width !== card.preprocessing.size || card.input.height !== card.preprocessing.size) {
+    throw new XrayError('model_invalid', `${where}: input size and preprocessing size disagree.`);
+  }
+  return card;
+}
+
+export async function writeCard(modelDir: string, card: ModelCard): Promise<void> {
+  const checked = cardSchema.parse(card);
+  await fs.writeFile(path.join(modelDir, CARD_FILE), `${JSON.stringify(checked, null, 2)}\n`);
+}

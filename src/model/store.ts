@@ -1,0 +1,62 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { saveModel } from './io.js';
+import { writeCard, type ModelCard, type PreprocessingSpec } from './card.js';
+import { BASE_LIMITATIONS, DISCLAIMER, INTENDED_USE } from './card-text.js';
+import { EXPLAIN_LAYER } from './architectures.js';
+
+/** Writes model.json, weights and card.json into `dir` (created if needed). */
+export async function writeModelDir(dir: string, model: tfTypes.LayersModel, card: ModelCard): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await saveModel(model, dir);
+  await writeCard(dir, card);
+}
+
+/** A complete card with the fixed texts; training and evaluation fill in data and metrics. */
+export function draftCard(fields: {
+  version: string;
+  architecture: string;
+  preprocessing: PreprocessingSpec;
+  threshold?: number;
+  thresholdRule?: string;
+  calibration?: ModelCard['calibration'];
+}): ModelCard {
+  const { size } = fields.preprocessing;
+  return {
+    schemaVersion: 1,
+    name: 'xray-covid-cnn',
+    version: fields.version,
+    createdAt: new Date().toISOString(),
+    architecture: fields.architecture,
+    labels: ['not_covid', 'covid'],
+    input: { height: size, width: size, channels: 1 },
+    preprocessing: fields.preprocessing,
+    calibration: fields.calibration ?? { method: 'none' },
+    threshold: fields.threshold ?? 0.5,
+    thresholdRule: fields.thresholdRule ?? 'fixed at 0.5 (not tuned)',
+    explainLayer: EXPLAIN_LAYER,
+    intendedUse: INTENDED_USE,
+    limitations: [...BASE_LIMITATIONS],
+    disclaimer: DISCLAIMER,
+  };
+}
+
+/**
+ * Atomic switch: the new model is complete in `staged` before `target` changes. The old model is
+ * kept beside it as `<target>.previous-<version>` for rollback. A running bot loads its model
+ * once at start, so it sees either the old or the new directory, never a half-written one.
+ */
+export async function switchModelDir(staged: string, target: string, previousVersion: string | undefined): Promise<string | undefined> {
+  let backup: string | undefined;
+  try {
+    await fs.access(target);
+    backup = `${target.replace(/\/+$/, '')}.previous-${(previousVersion ?? 'unknown').replace(/[^A-Za-z0-9._-]/g, '_')}`;
+    await fs.rm(backup, { recursive: true, force: true });
+    await fs.rename(target, backup);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await fs.rename(staged, target);
+  return backup === undefined ? undefined : path.resolve(backup);
+}

@@ -1,0 +1,27 @@
+import sharp from 'sharp';
+
+/**
+ * A synthetic chest-X-ray-like picture: dark lung fields on a brighter body, a bright spine and
+ * heart shadow. Not a real X-ray; good enough for the preprocessing path and for plumbing tests.
+ */
+export async function makeChestLikeJpeg(width = 256, height = 256, options: { seed?: number } = {}): Promise<Buffer> {
+  const seed = options.seed ?? 0;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 100 100" preserveAspectRatio="none">
+    <rect width="100" height="100" fill="rgb(20,20,20)"/>
+    <ellipse cx="50" cy="55" rx="44" ry="46" fill="rgb(${150 + (seed % 20)},${150 + (seed % 20)},${150 + (seed % 20)})"/>
+    <ellipse cx="32" cy="48" rx="13" ry="30" fill="rgb(60,60,60)"/>
+    <ellipse cx="68" cy="48" rx="13" ry="30" fill="rgb(60,60,60)"/>
+    <rect x="47" y="8" width="6" height="88" fill="rgb(210,210,210)"/>
+    <ellipse cx="56" cy="66" rx="12" ry="10" fill="rgb(190,190,190)"/>
+  </svg>`;
+  return sharp(Buffer.from(svg)).greyscale().jpeg({ quality: 90 }).toBuffer();
+}
+
+export async function makeColourPhotoJpeg(width = 200, height = 150): Promise<Buffer> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
+    <rect width="100%" height="60%" fill="rgb(90,160,230)"/>
+    <rect y="60%" width="100%" height="40%" fill="rgb(60,170,60)"/>
+    <circle cx="70%" cy="25%" r="12%" fill="rgb(250,220,40)"/>
+  </svg>`;
+  return sharp(Buffer.from(svg)).jpeg().toBuffer();
+}
