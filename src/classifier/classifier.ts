@@ -26,7 +26,10 @@ export interface Classifier {
   /** Backend the workers run on. */
   readonly backend: BackendName;
   readonly limits: DecodeLimits;
-  classify(bytes: Uint8Array, options?: { explain?: boolean; signal?: AbortSignal }): Promise<ClassifyResult>;
+  classify(
+    bytes: Uint8Array,
+    options?: { explain?: boolean; signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<ClassifyResult>;
   /** Waits for running tasks, then stops the workers. */
   close(): Promise<void>;
 }
@@ -55,7 +58,6 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     workerData: setup,
     minThreads: workers,
     maxThreads: workers,
-    maxQueue: options.queueLimit ?? 16,
     // Each worker owns a whole model; idle workers are kept so no user waits for a reload.
     idleTimeout: Number.POSITIVE_INFINITY,
   });
@@ -67,6 +69,10 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     throw first === undefined ? new XrayError('internal', 'No worker started.') : replyError(first.error);
   }
   const backend = first.backend;
+  // The bound is ours, not piscina's: its balancer may hand several tasks to one worker, so its
+  // maxQueue does not reliably cap the waiting line.
+  const capacity = workers + (options.queueLimit ?? 16);
+  let inFlight = 0;
 
   return {
     card,
@@ -79,18 +85,35 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
           details: { limitMb: Math.floor(limits.maxBytes / (1024 * 1024)) },
         });
       }
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]);
+      if (inFlight >= capacity) throw new BusyError();
       const task: WorkerTask = { kind: 'classify', bytes, ...(opts.explain === undefined ? {} : { explain: opts.explain }) };
+      // The caller stops waiting at the deadline, but the worker finishes its (bounded) task: killing
+      // it would force a model reload, and a reload slower than the deadline would never recover.
+      // `inFlight` drops only when the worker is free again, so the busy bound stays honest.
+      inFlight++;
+      const running = pool.run(task).finally(() => inFlight--);
+      const limitMs = opts.timeoutMs ?? timeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(limitMs)), limitMs);
+      });
+      const aborted =
+        opts.signal === undefined
+          ? undefined
+          : new Promise<never>((_resolve, reject) => {
+              const onAbort = () => reject(new XrayError('timeout', 'Cancelled by the caller.'));
+              if (opts.signal?.aborted === true) onAbort();
+              opts.signal?.addEventListener('abort', onAbort, { once: true });
+            });
       let reply: WorkerReply;
       try {
-        reply = await pool.run(task, { signal });
+        reply = await Promise.race([running, deadline, ...(aborted === undefined ? [] : [aborted])]);
       } catch (error) {
-        if (timeout.aborted) throw new TimeoutError(timeoutMs);
-        if (error instanceof Error && /queue is at limit|all Workers are busy/i.test(error.message)) {
-          throw new BusyError();
-        }
+        if (error instanceof XrayError) throw error;
         throw new XrayError('internal', 'The classifier worker failed.', { cause: error });
+      } finally {
+        clearTimeout(timer);
+        running.catch(() => undefined); // a late failure after the deadline is not unhandled
       }
       if (!reply.ok) throw replyError(reply.error);
       if (reply.result === undefined) throw new XrayError('internal', 'Worker returned no result.');

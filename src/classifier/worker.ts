@@ -24,7 +24,9 @@ export type WorkerReply =
   | { ok: false; error: { code: ErrorCode; message: string; details: Record<string, string | number> } };
 
 const setup = workerData as WorkerSetup;
-let engine: Promise<Engine> | undefined;
+// Start loading at thread start, so a worker replaced after a timeout is ready sooner.
+let engine: Promise<Engine> | undefined = createEngine({ modelDir: setup.modelDir, backend: setup.backend });
+engine.catch(() => undefined); // reported to the first task instead
 
 export default async function run(task: WorkerTask): Promise<WorkerReply> {
   try {

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { preprocess, centralRegion } from '../../src/image/preprocess.js';
+import { decodeImage } from '../../src/image/decode.js';
+import type { PreprocessingSpec } from '../../src/model/card.js';
+
+const RAW: PreprocessingSpec = { size: 8, channels: 1, crop: 1, fit: 'fill', contrast: 'none', scale: 'unit' };
+
+/** A grey image from a function of (x, y), as PNG bytes (lossless, so values are exact). */
+async function png(width: number, height: number, f: (x: number, y: number) => number, channels: 1 | 3 = 1): Promise<Buffer> {
+  const data = Buffer.alloc(width * height * channels);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = f(x, y);
+  return sharp(data, { raw: { width, height, channels } }).png().toBuffer();
+}
+
+describe('preprocess (golden values)', () => {
+  it('a flat grey image becomes a flat input of value/255', async () => {
+    const { input } = await preprocess(await png(40, 30, () => 51), RAW);
+    expect(input.size).toBe(8);
+    expect(input.data).toHaveLength(64);
+    for (const v of input.data) expect(v).toBeCloseTo(0.2, 5);
+  });
+
+  it('left black / right white stays left black / right white after a fill resize', async () => {
+    const { input } = await preprocess(await png(64, 32, (x) => (x < 32 ? 0 : 255)), RAW);
+    for (let y = 0; y < 8; y++) {
+      expect(input.data[y * 8]).toBeCloseTo(0, 2);
+      expect(input.data[y * 8 + 1]).toBeCloseTo(0, 1);
+      expect(input.data[y * 8 + 6]).toBeCloseTo(1, 1);
+      expect(input.data[y * 8 + 7]).toBeCloseTo(1, 2);
+    }
+  });
+
+  it('the central crop removes a bright border (burnt-in frame)', async () => {
+    const border = (x: number, y: number) => (x < 10 || y < 10 || x >= 90 || y >= 90 ? 255 : 100);
+    const { input } = await preprocess(await png(100, 100, border), { ...RAW, crop: 0.75 });
+    for (const v of input.data) expect(v).toBeCloseTo(100 / 255, 5);
+    const uncropped = await preprocess(await png(100, 100, border), RAW);
+    expect(Math.max(...uncropped.input.data)).toBeGreaterThan(0.6);
+  });
+
+  it('standardize gives zero mean and unit variance; a flat image gives zeros, not NaN', async () => {
+    const { input } = await preprocess(await png(50, 50, (x, y) => (x * 3 + y) % 256), { ...RAW, scale: 'standardize' });
+    const mean = input.data.reduce((a, b) => a + b, 0) / input.data.length;
+    const variance = input.data.reduce((a, b) => a + (b - mean) ** 2, 0) / input.data.length;
+    expect(mean).toBeCloseTo(0, 5);
+    expect(variance).toBeCloseTo(1, 4);
+    const flat = await preprocess(await png(20, 20, () => 77), { ...RAW, scale: 'standardize' });
+    for (const v of flat.input.data) expect(v).toBe(0);
+  });
+
+  it('normalise stretches a low-contrast image to the full range', async () => {
+    const { input } = await preprocess(await png(128, 128, (x) => 100 + Math.floor(x / 4)), {
+      ...RAW,
+      size: 64,
+      contrast: 'normalise',
+    });
+    expect(Math.min(...input.data)).toBeLessThan(0.05);
+    expect(Math.max(...input.data)).toBeGreaterThan(0.95);
+  });
+
+  it('clahe equalises locally and keeps the value range', async () => {
+    const { input } = await preprocess(await png(64, 64, (x, y) => 90 + ((x + y) % 20)), { ...RAW, size: 32, contrast: 'clahe' });
+    for (const v of input.data) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
+    expect(Math.max(...input.data) - Math.min(...input.data)).toBeGreaterThan(20 / 255);
+  });
+
+  it('contain pads a wide image with black rows; cover crops it to the centre', async () => {
+    const wide = await png(80, 40, () => 200);
+    const contain = await preprocess(wide, { ...RAW, fit: 'contain' });
+    expect(contain.input.data[0]).toBeCloseTo(0, 5); // padding row
+    expect(contain.input.data[4 * 8 + 4]).toBeCloseTo(200 / 255, 2);
+    const cover = await preprocess(wide, { ...RAW, fit: 'cover' });
+    for (const v of cover.input.data) expect(v).toBeCloseTo(200 / 255, 5);
+  });
+
+  it('colour becomes luma; alpha is flattened onto black', async () => {
+    const red = await png(20, 20, () => 0, 3).then(() =>
+      sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer(),
+    );
+    const { input, decoded } = await preprocess(red, RAW);
+    expect(input.data[0]).toBeCloseTo(Math.round(0.2126 * 255) / 255, 2);
+    expect(decoded.colourfulness).toBeCloseTo(1, 2);
+    const halfTransparentWhite = await sharp({
+      create: { width: 20, height: 20, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0.5 } },
+    })
+      .png()
+      .toBuffer();
+    const flattened = await preprocess(halfTransparentWhite, RAW);
+    expect(flattened.input.data[0]).toBeCloseTo(128 / 255, 1);
+  });
+
+  it('honours EXIF orientation (6 = rotate 90° clockwise)', async () => {
+    const topWhite = await sharp(await png(40, 20, (_x, y) => (y < 10 ? 255 : 0)))
+      .jpeg({ quality: 100 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const decoded = await decodeImage(topWhite);
+    expect([decoded.width, decoded.height]).toEqual([20, 40]);
+    // After rotating clockwise the white top half is on the right.
+    expect(decoded.data[5 * 20 + 18]).toBeGreaterThan(200);
+    expect(decoded.data[5 * 20 + 1]).toBeLessThan(50);
+  });
+
+  it('16-bit PNG is read as 8-bit grey', async () => {
+    const data = new Uint16Array(32 * 32).fill(32767);
+    const png16 = await sharp(data, { raw: { width: 32, height: 32, channels: 1 } })
+      .toColourspace('grey16')
+      .png()
+      .toBuffer();
+    const { input } = await preprocess(png16, RAW);
+    expect(input.data[0]).toBeCloseTo(0.5, 1);
+  });
+
+  it('centralRegion keeps the centre', () => {
+    expect(centralRegion(100, 50, 0.8)).toEqual({ left: 10, top: 5, width: 80, height: 40 });
+    expect(centralRegion(10, 10, 1)).toEqual({ left: 0, top: 0, width: 10, height: 10 });
+  });
+});
