@@ -1,0 +1,156 @@
+/**
+ * `npm run train -- --data <dir>`: trains a model, calibrates it and picks its threshold on the
+ * validation split, and switches the bot's model directory to it atomically, unless its
+ * validation AUC is below the current model's on the same images (quality gate; --force).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadConfig } from '../src/config.js';
+import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
+import { DEFAULT_PREPROCESSING, SEED_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
+import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
+import type { PreprocessingSpec } from '../src/model/card.js';
+import type { SourceBalance } from '../src/training/sampler.js';
+
+interface Options {
+  data: string;
+  model?: string;
+  architecture: Architecture;
+  seedBaseline: boolean;
+  size?: number;
+  crop?: number;
+  fit?: PreprocessingSpec['fit'];
+  contrast?: PreprocessingSpec['contrast'];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  patience: number;
+  augment: boolean;
+  balance: SourceBalance;
+  excludeSource: string[];
+  excludePediatric: boolean;
+  dedupe: boolean;
+  epochSize?: number;
+  force: boolean;
+  quiet: boolean;
+}
+
+const DEFAULT_DATA = path.resolve('../shared/data');
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${v}`);
+  return n;
+};
+const num = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+};
+
+const program = new Command()
+  .name('npm run train --')
+  .description("Train the COVID-19 X-ray classifier and update the bot's model (atomic switch, quality gate).")
+  .option('--data <dir>', 'dataset: class folders, metadata.csv + images/, or a manifest CSV', DEFAULT_DATA)
+  .option('--model <dir>', 'model directory to update (default: MODEL_DIR or model/)')
+  .addOption(new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'))
+  .option('--seed-baseline', "the seed project's CNN at 64 px without augmentation (for comparison)", false)
+  .option('--size <px>', 'input side in pixels', int)
+  .option('--crop <fraction>', 'central fraction kept before resizing', num)
+  .addOption(new Option('--fit <mode>', 'how images become square').choices(['fill', 'contain', 'cover']))
+  .addOption(new Option('--contrast <mode>', 'per-image contrast equalisation').choices(['none', 'normalise', 'clahe']))
+  .option('--epochs <n>', 'maximum epochs', int, DEFAULT_TRAIN_OPTIONS.epochs)
+  .option('--batch-size <n>', 'images per step', int, DEFAULT_TRAIN_OPTIONS.batchSize)
+  .option('--lr <rate>', 'Adam learning rate', num, DEFAULT_TRAIN_OPTIONS.learningRate)
+  .option('--seed <n>', 'random seed (split, init, sampling, augmentation)', int, DEFAULT_TRAIN_OPTIONS.seed)
+  .option('--patience <n>', 'early stopping: epochs without a better validation AUC', int, DEFAULT_TRAIN_OPTIONS.patience)
+  .option('--no-augment', 'train without augmentation')
+  .addOption(
+    new Option('--balance <mode>', 'balance sources within each label when sampling').choices(['none', 'sqrt', 'full']).default('sqrt'),
+  )
+  .option('--exclude-source <names>', 'leave these sources out (comma-separated), e.g. for leave-one-source-out', (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)], [])
+  .option('--exclude-pediatric', 'leave out images whose age group is pediatric', false)
+  .option('--no-dedupe', 'skip the cross-split duplicate check (perceptual hashes)')
+  .option('--epoch-size <n>', 'images drawn per epoch (default: the training split size)', int)
+  .option('--force', 'replace the current model even if its validation AUC is higher', false)
+  .option('--quiet', 'plain log lines instead of progress bars', false)
+  .action(run);
+
+async function run(o: Options): Promise<void> {
+  const config = loadConfig();
+  if (!existsSync(o.data)) {
+    program.error(`No dataset at ${o.data}. Pass --data <dir> (see README, "Training").`);
+  }
+  const base = o.seedBaseline ? SEED_PREPROCESSING : DEFAULT_PREPROCESSING;
+  const preprocessing: PreprocessingSpec = {
+    ...base,
+    ...(o.size === undefined ? {} : { size: o.size }),
+    ...(o.crop === undefined ? {} : { crop: o.crop }),
+    ...(o.fit === undefined ? {} : { fit: o.fit }),
+    ...(o.contrast === undefined ? {} : { contrast: o.contrast }),
+  };
+  const bars = o.quiet || !process.stderr.isTTY ? undefined : new cliProgress.MultiBar(
+    { format: '{task} |{bar}| {value}/{total} {info} ETA {eta_formatted}', clearOnComplete: false, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const log = (line: string) => (bars === undefined ? console.log(line) : bars.log(`${line}\n`));
+  let prepareBar: cliProgress.SingleBar | undefined;
+  let epochBar: cliProgress.SingleBar | undefined;
+  const started = Date.now();
+
+  try {
+    const outcome = await runTraining({
+      data: o.data,
+      modelDir: path.resolve(o.model ?? config.modelDir),
+      architecture: o.seedBaseline ? 'seed' : o.architecture,
+      preprocessing,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.lr,
+      seed: o.seed,
+      patience: o.patience,
+      augment: o.seedBaseline ? false : o.augment,
+      balance: o.seedBaseline ? 'none' : o.balance,
+      excludeSources: o.excludeSource,
+      excludePediatric: o.excludePediatric,
+      dedupe: o.dedupe,
+      force: o.force,
+      backend: config.backend,
+      ...(o.epochSize === undefined ? {} : { epochSize: o.epochSize }),
+      log,
+      onPrepare: (done, total) => {
+        if (bars === undefined) return;
+        prepareBar ??= bars.create(total, 0, { task: 'preprocess', info: '' });
+        prepareBar.setTotal(total);
+        prepareBar.update(done);
+        if (done === total) prepareBar = undefined;
+      },
+      onBatch: ({ epoch, batch, batches, loss }) => {
+        if (bars === undefined) return;
+        epochBar ??= bars.create(batches, 0, { task: `epoch ${epoch}`, info: '' });
+        epochBar.update(batch, { task: `epoch ${epoch}`, info: `loss ${loss.toFixed(4)}` });
+      },
+      onEpoch: (s, total) => {
+        epochBar?.stop();
+        epochBar = undefined;
+        log(
+          `epoch ${s.epoch}/${total}: loss ${s.loss.toFixed(4)}, val loss ${s.val_loss.toFixed(4)}, val AUC ${s.val_auc.toFixed(4)} (${s.seconds.toFixed(0)} s)`,
+        );
+      },
+    });
+    bars?.stop();
+    console.log(
+      `${outcome.replaced ? 'Model updated' : 'Model NOT updated'}: ${outcome.version}, validation AUC ${outcome.newValAuc.toFixed(4)}, ` +
+        `${outcome.history.length} epochs, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Next: npm run evaluate -- --model ${outcome.dir} --update-card`,
+    );
+    if (!outcome.replaced) process.exitCode = 3;
+  } catch (error) {
+    bars?.stop();
+    console.error(`Training failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+await program.parseAsync();

@@ -1,0 +1,193 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createEngine, type Engine } from '../classifier/engine.js';
+import type { BackendName } from '../tf/backend.js';
+import { loadDataset, type Sample, type Split } from '../training/datasets.js';
+import { prepareInputs } from '../training/inputs.js';
+import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
+import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
+import { readCard, writeCard } from '../model/card.js';
+
+export interface EvaluationRequest {
+  modelDir: string;
+  data: string;
+  /** Which split to score when the data has splits; `all` scores every image. */
+  split: Split | 'all';
+  outDir?: string | undefined;
+  seed?: number;
+  backend?: BackendName | undefined;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SubsetReport extends EvaluationReport {
+  /** What the subset is, in words, for the report. */
+  description: string;
+}
+
+export interface FullEvaluation {
+  modelVersion: string;
+  data: string;
+  split: string;
+  overall: EvaluationReport;
+  perSource: Record<string, SubsetReport>;
+  /** COVID-19 vs other pneumonia only: the clinically relevant question, and the hard one. */
+  covidVsPneumonia: SubsetReport | null;
+  /** Without the pediatric images (all of them are non-COVID, from one collection). */
+  withoutPediatric: SubsetReport | null;
+  skipped: { file: string; code: string }[];
+  /** Every scored image with its calibrated probability (left out of the JSON file). */
+  scored: { sample: Sample; probability: number }[];
+  files?: { report: string; json: string; plots: string[] };
+}
+
+/**
+ * Scores a model on a dataset with the model's own preprocessing (through the same engine the
+ * bots use) and reports overall, per-source and the hard subsets, at the card's threshold.
+ */
+export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluation> {
+  const engine = await createEngine({ modelDir: req.modelDir, backend: req.backend });
+  try {
+    const dataset = await loadDataset(req.data);
+    const hasSplits = dataset.samples.some((s) => s.split !== undefined);
+    const samples = req.split === 'all' || !hasSplits ? dataset.samples : dataset.samples.filter((s) => s.split === req.split);
+    if (samples.length === 0) throw new Error(`No images in the ${req.split} split of ${req.data}.`);
+    const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress);
+    const threshold = engine.card.threshold;
+    const seed = req.seed ?? 1;
+    const subset = (description: string, keep: (s: Sample) => boolean): SubsetReport | null => {
+      const idx = kept.flatMap((s, i) => (keep(s) ? [i] : []));
+      if (idx.length === 0) return null;
+      const labels = idx.map((i) => kept[i]?.covid ?? 0);
+      const p = idx.map((i) => probs[i] ?? 0);
+      return { description, ...evaluateAll(labels, p, threshold, { seed, bootstrapSamples: 500 }) };
+    };
+    const labels = kept.map((s) => s.covid);
+    const perSource: Record<string, SubsetReport> = {};
+    for (const source of [...new Set(kept.map((s) => s.source))].sort()) {
+      const r = subset(`images from ${source}`, (s) => s.source === source);
+      if (r !== null) perSource[source] = r;
+    }
+    const result: FullEvaluation = {
+      modelVersion: engine.card.version,
+      data: req.data,
+      split: hasSplits ? req.split : 'all',
+      overall: evaluateAll(labels, probs, threshold, { seed }),
+      perSource,
+      covidVsPneumonia: subset('COVID-19 vs other pneumonia (normals left out)', (s) => s.label !== 'normal'),
+      withoutPediatric: subset('all images except pediatric ones', (s) => s.ageGroup !== 'pediatric'),
+      skipped,
+      scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
+    };
+    if (req.outDir !== undefined) result.files = await writeEvaluationFiles(req.outDir, result, req.modelDir);
+    return result;
+  } finally {
+    engine.dispose();
+  }
+}
+
+export async function scoreSamples(
+  engine: Engine,
+  samples: readonly Sample[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ probs: number[]; kept: Sample[]; skipped: { file: string; code: string }[] }> {
+  const prepared = await prepareInputs(samples, engine.card.preprocessing, onProgress === undefined ? {} : { onProgress });
+  const size = engine.card.preprocessing.size;
+  const probs: number[] = [];
+  for (let i = 0; i < prepared.inputs.length; i += 64) {
+    const chunk = prepared.inputs.slice(i, i + 64).map((data) => ({ data, size, region: { left: 0, top: 0, width: 1, height: 1 } }));
+    probs.push(...(await engine.predict(chunk)));
+  }
+  return { probs, kept: prepared.samples, skipped: prepared.skipped };
+}
+
+export async function writeEvaluationFiles(
+  outDir: string,
+  r: FullEvaluation,
+  modelDir: string,
+): Promise<{ report: string; json: string; plots: string[] }> {
+  await fs.mkdir(outDir, { recursive: true });
+  const kept = r.scored.map((s) => s.sample);
+  const probs = r.scored.map((s) => s.probability);
+  const labels = kept.map((s) => s.covid);
+  const plots: string[] = [];
+  const curves = [{ name: `all (AUC ${fmt(r.overall.auc)})`, points: rocCurve(labels, probs) }];
+  const cvp = kept.flatMap((s, i) => (s.label === 'normal' ? [] : [i]));
+  if (new Set(cvp.map((i) => labels[i])).size === 2) {
+    curves.push({
+      name: `COVID-19 vs other pneumonia (AUC ${fmt(auc(cvp.map((i) => labels[i] ?? 0), cvp.map((i) => probs[i] ?? 0)))})`,
+      points: rocCurve(cvp.map((i) => labels[i] ?? 0), cvp.map((i) => probs[i] ?? 0)),
+    });
+  }
+  plots.push(await rocPlot(curves, path.join(outDir, 'roc.png'), { title: `ROC, ${r.split} split` }));
+  plots.push(await reliabilityPlot(reliabilityBins(labels, probs), path.join(outDir, 'reliability.png'), { title: 'Reliability (calibrated probabilities)' }));
+  const card = await readCard(modelDir);
+  const history = card.training?.['history'];
+  if (Array.isArray(history) && history.length > 0) {
+    plots.push(await trainingCurvesPlot(history as TrainingHistoryEntry[], path.join(outDir, 'training.png'), { title: 'Training' }));
+  }
+  const json = path.join(outDir, 'evaluation.json');
+  await fs.writeFile(json, `${JSON.stringify({ ...r, scored: undefined, files: undefined }, null, 2)}\n`);
+  const report = path.join(outDir, 'evaluation.md');
+  await fs.writeFile(report, markdownReport(r, plots.map((p) => path.basename(p))));
+  return { report, json, plots };
+}
+
+export function fmt(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+}
+
+function row(name: string, m: EvaluationReport): string {
+  return `| ${name} | ${m.n} | ${m.positives} | ${fmt(m.auc)} | ${fmt(m.auc_ci[0])}–${fmt(m.auc_ci[1])} | ${fmt(m.sensitivity)} | ${fmt(m.specificity)} | ${fmt(m.accuracy)} | ${fmt(m.ece)} |`;
+}
+
+export function markdownReport(r: FullEvaluation, plots: string[]): string {
+  const lines = [
+    `# Evaluation of model ${r.modelVersion}`,
+    '',
+    `Data: \`${r.data}\`, split: ${r.split}. Threshold from the model card: ${fmt(r.overall.threshold)}.`,
+    '',
+    '| subset | n | COVID-19 | AUC | 95% CI | sensitivity | specificity | accuracy | ECE |',
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|',
+    row('all', r.overall),
+    ...(r.covidVsPneumonia ? [row('COVID-19 vs other pneumonia', r.covidVsPneumonia)] : []),
+    ...(r.withoutPediatric ? [row('without pediatric', r.withoutPediatric)] : []),
+    ...Object.entries(r.perSource).map(([source, m]) => row(`source: ${source}`, m)),
+    '',
+    `Confusion at the threshold: TP ${r.overall.confusion.tp}, FP ${r.overall.confusion.fp}, TN ${r.overall.confusion.tn}, FN ${r.overall.confusion.fn}. ` +
+      `PPV ${fmt(r.overall.ppv)}, NPV ${fmt(r.overall.npv)}, Brier ${fmt(r.overall.brier)}.`,
+    '',
+    'A source that holds one label only has no AUC: its sensitivity (COVID-19 sources) or specificity (others) is what it tells. ' +
+      'High figures on mixed-source data can come from recognising the collection rather than the disease; see the leave-one-source-out figures in the model card.',
+    '',
+    ...plots.map((p) => `![${p}](${p})`),
+    '',
+  ];
+  if (r.skipped.length > 0) lines.push(`Skipped ${r.skipped.length} unreadable image(s).`, '');
+  return lines.join('\n');
+}
+
+/** Writes the evaluation's figures into the model's card (the card is never edited by hand). */
+export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluation): Promise<void> {
+  const card = await readCard(modelDir);
+  const summary = (m: EvaluationReport) => ({
+    n: m.n,
+    positives: m.positives,
+    auc: m.auc,
+    auc_ci: m.auc_ci,
+    sensitivity: m.sensitivity,
+    specificity: m.specificity,
+    accuracy: m.accuracy,
+    ppv: m.ppv,
+    npv: m.npv,
+    brier: m.brier,
+    ece: m.ece,
+  });
+  card.metrics = {
+    ...card.metrics,
+    test: { split: r.split, ...summary(r.overall) },
+    perSource: Object.fromEntries(Object.entries(r.perSource).map(([k, v]) => [k, summary(v)])),
+    covidVsPneumonia: r.covidVsPneumonia === null ? null : summary(r.covidVsPneumonia),
+    withoutPediatric: r.withoutPediatric === null ? null : summary(r.withoutPediatric),
+  };
+  await writeCard(modelDir, card);
+}

@@ -1,0 +1,255 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { initBackend, tf, type BackendName } from '../tf/backend.js';
+import { buildArchitecture, type Architecture } from '../model/architectures.js';
+import { readCard, type ModelCard, type PreprocessingSpec } from '../model/card.js';
+import { draftCard, switchModelDir, writeModelDir } from '../model/store.js';
+import { createEngine } from '../classifier/engine.js';
+import { fitPlatt, logit } from '../evaluation/calibration.js';
+import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/metrics.js';
+import { calibrate } from '../model/calibration.js';
+import { loadDataset, type Sample } from './datasets.js';
+import { removeCrossSplitDuplicates, splitByPatient, splitCounts } from './split.js';
+import { prepareInputs } from './inputs.js';
+import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
+import { DEFAULT_AUGMENT } from './augment.js';
+import type { SourceBalance } from './sampler.js';
+
+/** The preprocessing of our default model; `--seed-baseline` uses the seed's 64 px instead. */
+export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
+  size: 128,
+  channels: 1,
+  crop: 0.9,
+  fit: 'fill',
+  contrast: 'normalise',
+  scale: 'unit',
+};
+
+export const SEED_PREPROCESSING: PreprocessingSpec = {
+  size: 64,
+  channels: 1,
+  crop: 1,
+  fit: 'fill',
+  contrast: 'none',
+  scale: 'unit',
+};
+
+/** Rule for the decision threshold, chosen on the validation split after calibration. */
+export const TARGET_SENSITIVITY = 0.9;
+
+export interface TrainingRequest {
+  data: string;
+  /** Model directory to update (switched atomically), e.g. `model/`. */
+  modelDir: string;
+  architecture: Architecture;
+  preprocessing: PreprocessingSpec;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  patience: number;
+  augment: boolean;
+  balance: SourceBalance;
+  excludeSources: readonly string[];
+  excludePediatric: boolean;
+  dedupe: boolean;
+  /** Replace the current model even when its validation AUC is higher. */
+  force: boolean;
+  backend?: BackendName | undefined;
+  /** Images drawn per epoch (default: the training split's size). */
+  epochSize?: number;
+  log: (line: string) => void;
+  onBatch?: TrainOptions['onBatch'];
+  onEpoch?: (stats: EpochStats, totalEpochs: number) => void;
+  onPrepare?: (done: number, total: number) => void;
+}
+
+export interface TrainingOutcome {
+  replaced: boolean;
+  version: string;
+  newValAuc: number;
+  currentValAuc?: number;
+  /** Where the new model is: `modelDir` when replaced, else the kept staging folder. */
+  dir: string;
+  backup?: string | undefined;
+  history: EpochStats[];
+  seconds: number;
+}
+
+export class QualityGateError extends Error {
+  override readonly name = 'QualityGateError';
+}
+
+export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome> {
+  const backend = await initBackend(req.backend);
+  req.log(`TensorFlow.js backend: ${backend}`);
+  const dataset = await loadDataset(req.data);
+  for (const w of dataset.warnings ?? []) req.log(`warning: ${w}`);
+  let samples = dataset.samples.filter(
+    (s) => !req.excludeSources.includes(s.source) && !(req.excludePediatric && s.ageGroup === 'pediatric'),
+  );
+  samples = splitByPatient(samples, {
+    seed: req.seed,
+    ratios: { train: 0.7, val: 0.15, test: 0.15 },
+    stratify: 'source_label',
+  });
+  if (req.dedupe) {
+    const dedup = await removeCrossSplitDuplicates(samples);
+    if (dedup.removed.length > 0) req.log(`Removed ${dedup.removed.length} cross-split duplicate(s).`);
+    samples = dedup.samples;
+  }
+  const counts = splitCounts(samples);
+  const train = samples.filter((s) => s.split === 'train');
+  const val = samples.filter((s) => s.split === 'val');
+  if (train.length === 0 || val.length === 0) throw new Error('Training needs images in both the train and the val split.');
+  if (new Set(val.map((s) => s.covid)).size < 2) throw new Error('The val split needs both COVID-19 and non-COVID images.');
+  req.log(`Layout: ${dataset.layout}. Train ${train.length}, val ${val.length} images (test split untouched).`);
+
+  const progress = req.onPrepare === undefined ? {} : { onProgress: req.onPrepare };
+  const preparedTrain = await prepareInputs(train, req.preprocessing, progress);
+  const preparedVal = await prepareInputs(val, req.preprocessing, progress);
+  for (const s of [...preparedTrain.skipped, ...preparedVal.skipped]) req.log(`skipped ${path.basename(s.file)}: ${s.code}`);
+
+  const model = buildArchitecture(req.architecture, req.preprocessing.size, req.seed);
+  const result = await trainModel(
+    model,
+    preparedTrain,
+    preparedVal,
+    {
+      ...DEFAULT_TRAIN_OPTIONS,
+      size: req.preprocessing.size,
+      epochs: req.epochs,
+      batchSize: req.batchSize,
+      learningRate: req.learningRate,
+      seed: req.seed,
+      patience: req.patience,
+      augment: req.augment ? DEFAULT_AUGMENT : false,
+      balance: req.balance,
+      ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
+      ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
+      onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
+    },
+  );
+
+  // Calibration and threshold on the validation split.
+  const valLabels = preparedVal.samples.map((s) => s.covid);
+  const platt = fitPlatt(result.valProbabilities.map((p) => logit(p)), valLabels);
+  // A negative slope would silently invert a model that ranks backwards; such a model gets no
+  // calibration (and its AUC below 0.5 says what it is).
+  const calibration: ModelCard['calibration'] =
+    platt.a > 0 ? { method: 'platt', a: platt.a, b: platt.b } : { method: 'none' };
+  if (calibration.method === 'none') req.log('warning: the model ranks validation images backwards; left uncalibrated.');
+  const calibrated = result.valProbabilities.map((p) => calibrate(p, calibration));
+  const threshold = clampThreshold(thresholdForSensitivity(valLabels, calibrated, TARGET_SENSITIVITY));
+  const newValAuc = auc(valLabels, result.valProbabilities);
+  const valAtThreshold = thresholdMetrics(valLabels, calibrated, threshold);
+
+  const version = `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-')}-${req.architecture}`;
+  const card: ModelCard = {
+    ...draftCard({
+      version,
+      architecture: req.architecture,
+      preprocessing: req.preprocessing,
+      threshold,
+      thresholdRule: `highest threshold with sensitivity >= ${TARGET_SENSITIVITY} on the calibrated validation split`,
+      calibration,
+    }),
+    data: {
+      description: `${dataset.layout} layout; split by patient (seed ${req.seed}), stratified by source and label`,
+      sources: [...new Set(samples.map((s) => s.source))].sort(),
+      trainImages: preparedTrain.samples.length,
+      counts: counts as unknown as Record<string, unknown>,
+      excludedSources: [...req.excludeSources],
+      excludedPediatric: req.excludePediatric,
+    },
+    training: {
+      backend,
+      epochs: result.history.length,
+      bestEpoch: result.bestEpoch,
+      batchSize: req.batchSize,
+      learningRate: req.learningRate,
+      seed: req.seed,
+      augmentation: req.augment ? DEFAULT_AUGMENT : 'none',
+      sourceBalance: req.balance,
+      earlyStopping: `validation AUC, patience ${req.patience}`,
+      seconds: Math.round(result.seconds),
+      msPerStep: Math.round(result.msPerStep),
+      history: result.history,
+    },
+    metrics: { validation: { n: valLabels.length, auc: newValAuc, ...valAtThreshold } },
+  };
+
+  const staged = `${req.modelDir.replace(/\/+$/, '')}.staging-${version}`;
+  await fs.rm(staged, { recursive: true, force: true });
+  await writeModelDir(staged, model, card);
+  model.dispose();
+  tf.disposeVariables();
+
+  const currentValAuc = await currentModelValAuc(req.modelDir, val, req.log);
+  if (currentValAuc !== undefined && newValAuc < currentValAuc && !req.force) {
+    req.log(
+      `Quality gate: the new model's validation AUC ${newValAuc.toFixed(4)} is lower than the current model's ${currentValAuc.toFixed(4)} on the same images. ` +
+        `The current model stays; the new one is in ${staged}. Use --force to replace it anyway.`,
+    );
+    return { replaced: false, version, newValAuc, currentValAuc, dir: staged, history: result.history, seconds: result.seconds };
+  }
+  const backup = await switchModelDir(staged, req.modelDir, await currentVersion(req.modelDir));
+  req.log(
+    `Model ${version} is now in ${req.modelDir} (validation AUC ${newValAuc.toFixed(4)}` +
+      `${currentValAuc === undefined ? '' : `, previous ${currentValAuc.toFixed(4)}`}).` +
+      `${backup === undefined ? '' : ` Previous model kept in ${backup}.`}`,
+  );
+  return {
+    replaced: true,
+    version,
+    newValAuc,
+    ...(currentValAuc === undefined ? {} : { currentValAuc }),
+    dir: req.modelDir,
+    backup,
+    history: result.history,
+    seconds: result.seconds,
+  };
+}
+
+/** A threshold of exactly 0 or 1 would make the card invalid and the answer meaningless. */
+function clampThreshold(t: number): number {
+  return Math.min(0.99, Math.max(0.01, Number.isFinite(t) ? t : 0.5));
+}
+
+async function currentVersion(modelDir: string): Promise<string | undefined> {
+  try {
+    return (await readCard(modelDir)).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The current model's AUC on the same validation images, each preprocessed as its own card says. */
+async function currentModelValAuc(modelDir: string, val: readonly Sample[], log: (line: string) => void): Promise<number | undefined> {
+  try {
+    await fs.access(path.join(modelDir, 'card.json'));
+  } catch {
+    return undefined;
+  }
+  try {
+    const engine = await createEngine({ modelDir });
+    const prepared = await prepareInputs(val, engine.card.preprocessing);
+    const probs: number[] = [];
+    for (let i = 0; i < prepared.inputs.length; i += 64) {
+      const chunk = prepared.inputs.slice(i, i + 64).map((data) => ({
+        data,
+        size: engine.card.preprocessing.size,
+        region: { left: 0, top: 0, width: 1, height: 1 },
+      }));
+      probs.push(...(await engine.predict(chunk)));
+    }
+    engine.dispose();
+    return auc(
+      prepared.samples.map((s) => s.covid),
+      probs,
+    );
+  } catch (error) {
+    log(`The current model in ${modelDir} could not be evaluated (${(error as Error).message}); it will be replaced.`);
+    return undefined;
+  }
+}

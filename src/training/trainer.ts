@@ -1,0 +1,165 @@
+import { performance } from 'node:perf_hooks';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../tf/backend.js';
+import { auc } from '../evaluation/metrics.js';
+import { augmentBatch, DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
+import { drawEpoch, samplingWeights, type SourceBalance } from './sampler.js';
+import { deriveSeed, mulberry32 } from './random.js';
+import type { Sample } from './datasets.js';
+
+export interface TrainSet {
+  samples: readonly Sample[];
+  inputs: readonly Float32Array[];
+}
+
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  val_loss: number;
+  val_auc: number;
+  seconds: number;
+}
+
+export interface TrainOptions {
+  size: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** Stop after this many epochs without a better validation AUC; the best weights are kept. */
+  patience: number;
+  augment: AugmentOptions | false;
+  balance: SourceBalance;
+  /** Images drawn per epoch (default: the training set's size). */
+  epochSize?: number;
+  onBatch?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
+  onEpoch?: (stats: EpochStats) => void;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'size'> = {
+  epochs: 20,
+  batchSize: 32,
+  learningRate: 2e-3,
+  seed: 42,
+  patience: 5,
+  augment: DEFAULT_AUGMENT,
+  balance: 'sqrt',
+};
+
+export interface TrainResult {
+  history: EpochStats[];
+  bestEpoch: number;
+  /** Raw (uncalibrated) validation probabilities of the kept weights, in validation order. */
+  valProbabilities: number[];
+  seconds: number;
+  msPerStep: number;
+}
+
+/** Forward pass in batches, without training-time behaviour (dropout off, batch norm frozen). */
+export async function predictInputs(
+  model: tfTypes.LayersModel,
+  inputs: readonly Float32Array[],
+  size: number,
+  batchSize = 64,
+): Promise<number[]> {
+  const out: number[] = [];
+  for (let start = 0; start < inputs.length; start += batchSize) {
+    const chunk = inputs.slice(start, start + batchSize);
+    const y = tf.tidy(() => model.predict(stack(chunk, size)) as tfTypes.Tensor);
+    out.push(...(await y.data()));
+    y.dispose();
+  }
+  return out;
+}
+
+function stack(inputs: readonly Float32Array[], size: number): tfTypes.Tensor4D {
+  const data = new Float32Array(inputs.length * size * size);
+  inputs.forEach((x, i) => data.set(x, i * size * size));
+  return tf.tensor4d(data, [inputs.length, size, size, 1]);
+}
+
+function logLoss(labels: readonly number[], probs: readonly number[]): number {
+  let sum = 0;
+  labels.forEach((y, i) => {
+    const p = Math.min(1 - 1e-7, Math.max(1e-7, probs[i] ?? 0.5));
+    sum += -(y * Math.log(p) + (1 - y) * Math.log(1 - p));
+  });
+  return sum / Math.max(1, labels.length);
+}
+
+/**
+ * Trains `model` (compiled here with Adam + binary cross-entropy) with source-balanced sampling,
+ * augmentation, and early stopping on validation AUC; restores the best epoch's weights.
+ */
+export async function trainModel(
+  model: tfTypes.LayersModel,
+  train: TrainSet,
+  val: TrainSet,
+  options: TrainOptions,
+): Promise<TrainResult> {
+  const started = performance.now();
+  const random = mulberry32(deriveSeed(options.seed, 'train'));
+  const optimizer = tf.train.adam(options.learningRate);
+  model.compile({ optimizer, loss: 'binaryCrossentropy' });
+  const weights = samplingWeights(train.samples, options.balance);
+  const valLabels = val.samples.map((s) => s.covid);
+  const epochSize = options.epochSize ?? train.samples.length;
+  const batches = Math.ceil(epochSize / options.batchSize);
+
+  const history: EpochStats[] = [];
+  let best: { auc: number; epoch: number; weights: tfTypes.Tensor[]; probs: number[] } | undefined;
+  let stepMs = 0;
+  let steps = 0;
+
+  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    const epochStart = performance.now();
+    const order = drawEpoch(weights, epochSize, random);
+    let lossSum = 0;
+    for (let b = 0; b < batches; b++) {
+      const idx = order.slice(b * options.batchSize, (b + 1) * options.batchSize);
+      const t0 = performance.now();
+      const xs = stack(
+        idx.map((i) => train.inputs[i] ?? new Float32Array(options.size * options.size)),
+        options.size,
+      );
+      const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
+      const ys = tf.tensor2d(
+        idx.map((i) => train.samples[i]?.covid ?? 0),
+        [idx.length, 1],
+      );
+      const loss = (await model.trainOnBatch(xa, ys)) as number;
+      tf.dispose([xs, xa, ys]);
+      stepMs += performance.now() - t0;
+      steps++;
+      lossSum += loss;
+      options.onBatch?.({ epoch, batch: b + 1, batches, loss });
+    }
+    const probs = await predictInputs(model, val.inputs, options.size);
+    const stats: EpochStats = {
+      epoch,
+      loss: lossSum / batches,
+      val_loss: logLoss(valLabels, probs),
+      val_auc: auc(valLabels, probs),
+      seconds: (performance.now() - epochStart) / 1000,
+    };
+    history.push(stats);
+    options.onEpoch?.(stats);
+    if (best === undefined || stats.val_auc > best.auc) {
+      best?.weights.forEach((w) => w.dispose());
+      best = { auc: stats.val_auc, epoch, weights: model.getWeights().map((w) => w.clone()), probs };
+    } else if (epoch - best.epoch >= options.patience) {
+      break;
+    }
+  }
+  if (best === undefined) throw new Error('Training ran no epoch.');
+  model.setWeights(best.weights);
+  best.weights.forEach((w) => w.dispose());
+  optimizer.dispose();
+  return {
+    history,
+    bestEpoch: best.epoch,
+    valProbabilities: best.probs,
+    seconds: (performance.now() - started) / 1000,
+    msPerStep: steps === 0 ? 0 : stepMs / steps,
+  };
+}

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { runTraining, type TrainingRequest } from '../../src/training/pipeline.js';
+import { evaluateModel, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
+import { readCard } from '../../src/model/card.js';
+import { createClassifier } from '../../src/classifier/classifier.js';
+import { mulberry32 } from '../../src/training/random.js';
+import { makeTempDir, removeDir } from './fixtures.js';
+
+/**
+ * A synthetic two-class problem the network can learn in a few steps: "covid" images carry a
+ * bright disc near the centre, "normal" ones do not; both have random smooth backgrounds.
+ */
+async function writeImage(file: string, bright: boolean, seed: number): Promise<void> {
+  const random = mulberry32(seed);
+  const size = 48;
+  const data = Buffer.alloc(size * size);
+  const cx = 24 + Math.floor(random() * 6) - 3;
+  const cy = 24 + Math.floor(random() * 6) - 3;
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const base = 60 + 40 * Math.sin((x + seed) / 7) * Math.cos((y - seed) / 9) + random() * 30;
+      const disc = bright && (x - cx) ** 2 + (y - cy) ** 2 < 100 ? 110 : 0;
+      data[y * size + x] = Math.max(0, Math.min(255, Math.round(base + disc)));
+    }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await sharp(data, { raw: { width: size, height: size, channels: 1 } }).png().toFile(file);
+}
+
+/** Folder layout with train/ and val/; `flipped` swaps which class carries the disc in train only. */
+async function makeDataset(root: string, flipped: boolean): Promise<string> {
+  let seed = 1;
+  for (const [split, n] of [['train', 48], ['val', 16], ['test', 16]] as const) {
+    for (const label of ['covid', 'normal'] as const) {
+      for (let i = 0; i < n; i++) {
+        const bright = (label === 'covid') !== (flipped && split === 'train');
+        await writeImage(path.join(root, split, label, `${label}-${i}.png`), bright, seed++);
+      }
+    }
+  }
+  return root;
+}
+
+let work: string;
+let good: string;
+let flipped: string;
+const logs: string[] = [];
+
+const request = (data: string, modelDir: string, extra: Partial<TrainingRequest> = {}): TrainingRequest => ({
+  data,
+  modelDir,
+  architecture: 'default',
+  preprocessing: { size: 32, channels: 1, crop: 1, fit: 'fill', contrast: 'none', scale: 'unit' },
+  epochs: 6,
+  batchSize: 16,
+  learningRate: 5e-3,
+  seed: 3,
+  patience: 6,
+  augment: false,
+  balance: 'sqrt',
+  excludeSources: [],
+  excludePediatric: false,
+  dedupe: true,
+  force: false,
+  log: (line) => logs.push(line),
+  ...extra,
+});
+
+beforeAll(async () => {
+  work = await makeTempDir('xray-train');
+  good = await makeDataset(path.join(work, 'good'), false);
+  flipped = await makeDataset(path.join(work, 'flipped'), true);
+});
+afterAll(async () => {
+  await removeDir(work);
+});
+
+describe('npm run train pipeline on generated images', () => {
+  const modelDir = () => path.join(work, 'model');
+
+  it('trains, lowers the loss, writes model + card, and the classifier loads it', async () => {
+    const outcome = await runTraining(request(good, modelDir()));
+    expect(outcome.replaced).toBe(true);
+    const first = outcome.history[0];
+    const last = outcome.history.at(-1);
+    expect(first && last && last.loss < first.loss).toBe(true);
+    expect(outcome.newValAuc).toBeGreaterThan(0.9);
+    for (const f of ['model.json', 'weights.bin', 'card.json']) await fs.access(path.join(modelDir(), f));
+    const card = await readCard(modelDir());
+    expect(card.version).toBe(outcome.version);
+    expect(card.calibration.method).toBe('platt');
+    expect(card.threshold).toBeGreaterThan(0);
+    expect(card.threshold).toBeLessThan(1);
+    expect(card.data?.trainImages).toBe(96);
+    expect(card.metrics?.validation?.auc).toBeCloseTo(outcome.newValAuc, 6);
+
+    const classifier = await createClassifier({ modelDir: modelDir(), workers: 1 });
+    try {
+      const covid = path.join(good, 'test', 'covid', 'covid-0.png');
+      const result = await classifier.classify(await fs.readFile(covid));
+      expect(result.accepted && result.modelVersion === outcome.version).toBe(true);
+    } finally {
+      await classifier.close();
+    }
+  });
+
+  it('evaluate reads the model and the data, writes a report, plots and the card', async () => {
+    const out = path.join(work, 'report');
+    const r = await evaluateModel({ modelDir: modelDir(), data: good, split: 'test', outDir: out });
+    expect(r.overall.n).toBe(32);
+    expect(r.overall.auc).toBeGreaterThan(0.9);
+    expect(r.overall.auc_ci[0]).not.toBeNull();
+    expect(Object.keys(r.perSource)).toHaveLength(1);
+    for (const f of ['evaluation.md', 'evaluation.json', 'roc.png', 'reliability.png', 'training.png']) {
+      expect((await fs.stat(path.join(out, f))).size).toBeGreaterThan(100);
+    }
+    await updateCardWithEvaluation(modelDir(), r);
+    const card = await readCard(modelDir());
+    expect(card.metrics?.test?.auc).toBeCloseTo(r.overall.auc ?? Number.NaN, 6);
+  });
+
+  it('the quality gate keeps the current model when the new one is worse, and --force overrides it', async () => {
+    const before = (await readCard(modelDir())).version;
+    // Trained on flipped labels, the new model ranks the (unflipped) validation images backwards.
+    const refused = await runTraining(request(flipped, modelDir(), { epochs: 3, seed: 4 }));
+    expect(refused.replaced).toBe(false);
+    expect(refused.newValAuc).toBeLessThan(refused.currentValAuc ?? 0);
+    expect((await readCard(modelDir())).version).toBe(before);
+    expect(logs.some((l) => l.includes('Quality gate'))).toBe(true);
+
+    const forced = await runTraining(request(flipped, modelDir(), { epochs: 1, seed: 5, force: true }));
+    expect(forced.replaced).toBe(true);
+    expect((await readCard(modelDir())).version).toBe(forced.version);
+    // The previous model is kept for rollback.
+    expect(forced.backup).toBeDefined();
+    await fs.access(path.join(forced.backup ?? '', 'card.json'));
+  });
+});
