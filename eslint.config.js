@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'model/', 'reports/', 'coverage/', '**/*.min.js'] },
+  { ignores: ['node_modules/', 'model/', 'model.*/', 'reports/', 'coverage/', 'tmp/', 'test-output/', '**/*.min.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

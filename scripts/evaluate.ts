@@ -7,7 +7,12 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../src/config.js';
-import { evaluateModel, fmt, updateCardWithEvaluation, writeEvaluationFiles } from '../src/evaluation/evaluate.js';
+import {
+  evaluateModel,
+  fmt,
+  updateCardWithEvaluation,
+  writeEvaluationFiles,
+} from '../src/evaluation/evaluate.js';
 import type { Split } from '../src/training/datasets.js';
 
 interface Options {
@@ -24,8 +29,16 @@ const program = new Command()
   .name('npm run evaluate --')
   .description('Evaluate a model on a dataset and write a report with plots.')
   .option('--model <dir>', 'model directory (default: MODEL_DIR or model/)')
-  .option('--data <dir>', 'dataset: class folders, metadata.csv + images/, or a manifest CSV', path.resolve('../shared/data'))
-  .addOption(new Option('--split <name>', 'split to score when the data has splits').choices(['train', 'val', 'test', 'all']).default('test'))
+  .option(
+    '--data <dir>',
+    'dataset: class folders, metadata.csv + images/, or a manifest CSV',
+    path.resolve('../shared/data'),
+  )
+  .addOption(
+    new Option('--split <name>', 'split to score when the data has splits')
+      .choices(['train', 'val', 'test', 'all'])
+      .default('test'),
+  )
   .option('--out <dir>', 'report folder (default: reports/<model version>)')
   .option('--json', 'print one JSON object with the overall metrics (auc, auc_ci, sensitivity, ...)', false)
   .option('--update-card', "write the figures into the model's card.json", false)
@@ -35,7 +48,13 @@ const program = new Command()
 async function run(o: Options): Promise<void> {
   const config = loadConfig();
   const modelDir = path.resolve(o.model ?? config.modelDir);
-  const bar = o.quiet || o.json || !process.stderr.isTTY ? undefined : new cliProgress.SingleBar({ format: 'scoring |{bar}| {value}/{total} ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
+  const bar =
+    o.quiet || o.json || !process.stderr.isTTY
+      ? undefined
+      : new cliProgress.SingleBar(
+          { format: 'scoring |{bar}| {value}/{total} ETA {eta_formatted}' },
+          cliProgress.Presets.shades_classic,
+        );
   try {
     let started = false;
     const result = await evaluateModel({
@@ -59,18 +78,39 @@ async function run(o: Options): Promise<void> {
     });
     if (o.updateCard) await updateCardWithEvaluation(modelDir, result);
     if (o.json) {
-      console.log(JSON.stringify({ model: result.modelVersion, split: result.split, ...result.overall, per_source: result.perSource, covid_vs_pneumonia: result.covidVsPneumonia, without_pediatric: result.withoutPediatric }));
+      console.log(
+        JSON.stringify({
+          model: result.modelVersion,
+          split: result.split,
+          ...result.overall,
+          per_source: result.perSource,
+          covid_vs_pneumonia: result.covidVsPneumonia,
+          without_pediatric: result.withoutPediatric,
+        }),
+      );
       return;
     }
     const m = result.overall;
     console.log(`Model ${result.modelVersion} on ${result.split} (${m.n} images, ${m.positives} COVID-19):`);
-    console.log(`  AUC ${fmt(m.auc)} (95% CI ${fmt(m.auc_ci[0])}-${fmt(m.auc_ci[1])}), sensitivity ${fmt(m.sensitivity)}, specificity ${fmt(m.specificity)}, accuracy ${fmt(m.accuracy)}, ECE ${fmt(m.ece)}`);
-    if (result.covidVsPneumonia) console.log(`  COVID-19 vs other pneumonia: AUC ${fmt(result.covidVsPneumonia.auc)} (n ${result.covidVsPneumonia.n})`);
-    if (result.withoutPediatric) console.log(`  without pediatric images: AUC ${fmt(result.withoutPediatric.auc)} (n ${result.withoutPediatric.n})`);
+    console.log(
+      `  AUC ${fmt(m.auc)} (95% CI ${fmt(m.auc_ci[0])}-${fmt(m.auc_ci[1])}), sensitivity ${fmt(m.sensitivity)}, specificity ${fmt(m.specificity)}, accuracy ${fmt(m.accuracy)}, ECE ${fmt(m.ece)}`,
+    );
+    if (result.covidVsPneumonia)
+      console.log(
+        `  COVID-19 vs other pneumonia: AUC ${fmt(result.covidVsPneumonia.auc)} (n ${result.covidVsPneumonia.n})`,
+      );
+    if (result.withoutPediatric)
+      console.log(
+        `  without pediatric images: AUC ${fmt(result.withoutPediatric.auc)} (n ${result.withoutPediatric.n})`,
+      );
     for (const [source, s] of Object.entries(result.perSource)) {
-      console.log(`  ${source}: n ${s.n}, AUC ${fmt(s.auc)}, sensitivity ${fmt(s.sensitivity)}, specificity ${fmt(s.specificity)}`);
+      console.log(
+        `  ${source}: n ${s.n}, AUC ${fmt(s.auc)}, sensitivity ${fmt(s.sensitivity)}, specificity ${fmt(s.specificity)}`,
+      );
     }
-    console.log(`Report: ${result.files?.report ?? ''}${o.updateCard ? `; card updated: ${path.join(modelDir, 'card.json')}` : ''}`);
+    console.log(
+      `Report: ${result.files?.report ?? ''}${o.updateCard ? `; card updated: ${path.join(modelDir, 'card.json')}` : ''}`,
+    );
   } catch (error) {
     bar?.stop();
     console.error(`Evaluation failed: ${(error as Error).message}`);

@@ -52,7 +52,9 @@ const num = (v: string) => {
 
 const program = new Command()
   .name('npm run train --')
-  .description("Train the COVID-19 X-ray classifier and update the bot's model (atomic switch, quality gate).")
+  .description(
+    "Train the COVID-19 X-ray classifier and update the bot's model (atomic switch, quality gate).",
+  )
   .option('--data <dir>', 'dataset: class folders, metadata.csv + images/, or a manifest CSV', DEFAULT_DATA)
   .option('--model <dir>', 'model directory to update (default: MODEL_DIR or model/)')
   .addOption(new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'))
@@ -60,17 +62,35 @@ const program = new Command()
   .option('--size <px>', 'input side in pixels', int)
   .option('--crop <fraction>', 'central fraction kept before resizing', num)
   .addOption(new Option('--fit <mode>', 'how images become square').choices(['fill', 'contain', 'cover']))
-  .addOption(new Option('--contrast <mode>', 'per-image contrast equalisation').choices(['none', 'normalise', 'clahe']))
+  .addOption(
+    new Option('--contrast <mode>', 'per-image contrast equalisation').choices([
+      'none',
+      'normalise',
+      'clahe',
+    ]),
+  )
   .option('--epochs <n>', 'maximum epochs', int, DEFAULT_TRAIN_OPTIONS.epochs)
   .option('--batch-size <n>', 'images per step', int, DEFAULT_TRAIN_OPTIONS.batchSize)
   .option('--lr <rate>', 'Adam learning rate', num, DEFAULT_TRAIN_OPTIONS.learningRate)
   .option('--seed <n>', 'random seed (split, init, sampling, augmentation)', int, DEFAULT_TRAIN_OPTIONS.seed)
-  .option('--patience <n>', 'early stopping: epochs without a better validation AUC', int, DEFAULT_TRAIN_OPTIONS.patience)
+  .option(
+    '--patience <n>',
+    'early stopping: epochs without a better validation AUC',
+    int,
+    DEFAULT_TRAIN_OPTIONS.patience,
+  )
   .option('--no-augment', 'train without augmentation')
   .addOption(
-    new Option('--balance <mode>', 'balance sources within each label when sampling').choices(['none', 'sqrt', 'full']).default('sqrt'),
+    new Option('--balance <mode>', 'balance sources within each label when sampling')
+      .choices(['none', 'sqrt', 'full'])
+      .default('sqrt'),
   )
-  .option('--exclude-source <names>', 'leave these sources out (comma-separated), e.g. for leave-one-source-out', (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)], [])
+  .option(
+    '--exclude-source <names>',
+    'leave these sources out (comma-separated), e.g. for leave-one-source-out',
+    (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)],
+    [],
+  )
   .option('--exclude-pediatric', 'leave out images whose age group is pediatric', false)
   .option('--no-dedupe', 'skip the cross-split duplicate check (perceptual hashes)')
   .option('--epoch-size <n>', 'images drawn per epoch (default: the training split size)', int)
@@ -91,10 +111,17 @@ async function run(o: Options): Promise<void> {
     ...(o.fit === undefined ? {} : { fit: o.fit }),
     ...(o.contrast === undefined ? {} : { contrast: o.contrast }),
   };
-  const bars = o.quiet || !process.stderr.isTTY ? undefined : new cliProgress.MultiBar(
-    { format: '{task} |{bar}| {value}/{total} {info} ETA {eta_formatted}', clearOnComplete: false, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
+  const bars =
+    o.quiet || !process.stderr.isTTY
+      ? undefined
+      : new cliProgress.MultiBar(
+          {
+            format: '{task} |{bar}| {value}/{total} {info} ETA {eta_formatted}',
+            clearOnComplete: false,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
   const log = (line: string) => (bars === undefined ? console.log(line) : bars.log(`${line}\n`));
   let prepareBar: cliProgress.SingleBar | undefined;
   let epochBar: cliProgress.SingleBar | undefined;

@@ -37,9 +37,9 @@ const boolean = (fallback: boolean) =>
     });
 
 const url = (fallback: string | undefined) =>
-  optionalString.pipe(z.url({ message: 'must be a full URL such as https://example.org' }).optional()).transform(
-    (v) => (v ?? fallback)?.replace(/\/+$/, ''),
-  );
+  optionalString
+    .pipe(z.url({ message: 'must be a full URL such as https://example.org' }).optional())
+    .transform((v) => (v ?? fallback)?.replace(/\/+$/, ''));
 
 const MB = 1024 * 1024;
 
@@ -47,7 +47,10 @@ const MB = 1024 * 1024;
 export const configSchema = z
   .object({
     MODEL_DIR: optionalString.transform((v) => path.resolve(v ?? 'model')),
-    TFJS_BACKEND: z.enum(['node', 'wasm', 'cpu']).optional().or(z.literal('').transform(() => undefined)),
+    TFJS_BACKEND: z
+      .enum(['node', 'wasm', 'cpu'])
+      .optional()
+      .or(z.literal('').transform(() => undefined)),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).optional().default('info'),
     WORKERS: intIn(1, 64, Math.max(1, Math.min(4, os.availableParallelism()))),
     QUEUE_LIMIT: intIn(0, 10_000, 16),
@@ -71,7 +74,12 @@ export const configSchema = z
     TELEGRAM_WEBHOOK_PORT: intIn(1, 65_535, 8443),
 
     DISCORD_TOKEN: optionalString,
-    DISCORD_APPLICATION_ID: optionalString.pipe(z.string().regex(/^\d{5,25}$/, 'must be a numeric id').optional()),
+    DISCORD_APPLICATION_ID: optionalString.pipe(
+      z
+        .string()
+        .regex(/^\d{5,25}$/, 'must be a numeric id')
+        .optional(),
+    ),
     DISCORD_API_URL: url('https://discord.com/api'),
     DISCORD_ATTACHMENT_HOSTS: optionalString.transform((v) =>
       (v ?? 'cdn.discordapp.com,media.discordapp.net')

@@ -23,7 +23,10 @@ export interface LoggerOptions {
 }
 
 // Telegram bot tokens (123456:ABC...) and Discord-style tokens (three base64url parts).
-const TOKEN_PATTERNS = [/\b\d{5,}:[A-Za-z0-9_-]{20,}\b/g, /\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}\b/g];
+const TOKEN_PATTERNS = [
+  /\b\d{5,}:[A-Za-z0-9_-]{20,}\b/g,
+  /\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}\b/g,
+];
 
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
@@ -47,13 +50,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (scope) => createLogger({ ...options, scope: options.scope === undefined ? scope : `${options.scope}:${scope}` }),
+    child: (scope) =>
+      createLogger({ ...options, scope: options.scope === undefined ? scope : `${options.scope}:${scope}` }),
   };
 }
 
 function safeJson(fields: Record<string, unknown>): string {
   return JSON.stringify(fields, (_key, value: unknown) => {
-    if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+    if (value instanceof Error)
+      return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
     if (value instanceof Uint8Array) return `<${value.length} bytes>`;
     return value;
   });

@@ -82,11 +82,15 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       if (bytes.length > limits.maxBytes) {
         // Checked here too so an oversized buffer is never copied to a worker.
         throw new XrayError('image_too_large', 'File over the limit.', {
-          details: { limitMb: Math.floor(limits.maxBytes / (1024 * 1024)) },
+          details: { limitMb: Number((limits.maxBytes / (1024 * 1024)).toFixed(1)) },
         });
       }
       if (inFlight >= capacity) throw new BusyError();
-      const task: WorkerTask = { kind: 'classify', bytes, ...(opts.explain === undefined ? {} : { explain: opts.explain }) };
+      const task: WorkerTask = {
+        kind: 'classify',
+        bytes,
+        ...(opts.explain === undefined ? {} : { explain: opts.explain }),
+      };
       // The caller stops waiting at the deadline, but the worker finishes its (bounded) task: killing
       // it would force a model reload, and a reload slower than the deadline would never recover.
       // `inFlight` drops only when the worker is free again, so the busy bound stays honest.
@@ -97,13 +101,14 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       const deadline = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(new TimeoutError(limitMs)), limitMs);
       });
+      let onAbort: (() => void) | undefined;
       const aborted =
         opts.signal === undefined
           ? undefined
           : new Promise<never>((_resolve, reject) => {
-              const onAbort = () => reject(new XrayError('timeout', 'Cancelled by the caller.'));
+              onAbort = () => reject(new XrayError('cancelled', 'Cancelled by the caller.'));
               if (opts.signal?.aborted === true) onAbort();
-              opts.signal?.addEventListener('abort', onAbort, { once: true });
+              else opts.signal?.addEventListener('abort', onAbort, { once: true });
             });
       let reply: WorkerReply;
       try {
@@ -113,6 +118,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
         throw new XrayError('internal', 'The classifier worker failed.', { cause: error });
       } finally {
         clearTimeout(timer);
+        if (onAbort !== undefined) opts.signal?.removeEventListener('abort', onAbort);
         running.catch(() => undefined); // a late failure after the deadline is not unhandled
       }
       if (!reply.ok) throw replyError(reply.error);
@@ -125,6 +131,10 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   };
 }
 
-function replyError(e: { code: XrayError['code']; message: string; details: Record<string, string | number> }): XrayError {
+function replyError(e: {
+  code: XrayError['code'];
+  message: string;
+  details: Record<string, string | number>;
+}): XrayError {
   return new XrayError(e.code, e.message, { details: e.details });
 }

@@ -41,7 +41,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const forward = (inputs: readonly ModelInput[]): Promise<number[]> => {
     const batch = new Float32Array(inputs.length * size * size);
     inputs.forEach((input, i) => batch.set(input.data, i * size * size));
-    const output = tf.tidy(() => model.predict(tf.tensor4d(batch, [inputs.length, size, size, 1])) as tfTypes.Tensor);
+    const output = tf.tidy(
+      () => model.predict(tf.tensor4d(batch, [inputs.length, size, size, 1])) as tfTypes.Tensor,
+    );
     return output.data().then((values) => {
       output.dispose();
       return Array.from(values, (p) => calibrate(p, card.calibration));
@@ -49,7 +51,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   };
 
   // Warm-up: the first call compiles kernels and allocates; do it before any user waits on it.
-  await forward([{ data: new Float32Array(size * size), size, region: { left: 0, top: 0, width: 1, height: 1 } }]);
+  await forward([
+    { data: new Float32Array(size * size), size, region: { left: 0, top: 0, width: 1, height: 1 } },
+  ]);
 
   return {
     card,

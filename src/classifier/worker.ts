@@ -33,7 +33,10 @@ export default async function run(task: WorkerTask): Promise<WorkerReply> {
     engine ??= createEngine({ modelDir: setup.modelDir, backend: setup.backend });
     const ready = await engine;
     if (task.kind === 'warmup') return { ok: true, result: undefined, backend: ready.backend };
-    const result = await ready.classify(task.bytes, { limits: setup.limits, explain: task.explain ?? setup.explain });
+    const result = await ready.classify(task.bytes, {
+      limits: setup.limits,
+      explain: task.explain ?? setup.explain,
+    });
     return { ok: true, result, backend: ready.backend };
   } catch (error) {
     const e = toXrayError(error);

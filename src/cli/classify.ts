@@ -87,7 +87,8 @@ function printOutcome(file: string, outcome: Outcome, options: Options): void {
   const name = path.basename(file);
   if ('error' in outcome) {
     const code = isXrayError(outcome.error) ? outcome.error.code : ioCode(outcome.error);
-    const message = code === 'file_not_found' ? `Cannot read ${file}.` : formatError(outcome.error, options.lang);
+    const message =
+      code === 'file_not_found' ? `Cannot read ${file}.` : formatError(outcome.error, options.lang);
     if (options.json) console.log(JSON.stringify({ file, error: code, message }));
     else console.error(`${name}: ${message}`);
     return;
@@ -106,7 +107,13 @@ function printOutcome(file: string, outcome: Outcome, options: Options): void {
           message: `${parts.headline} ${parts.meaning}`,
           timings: result.timings,
         }
-      : { file, accepted: false, reason: result.reason, message: parts.headline, modelVersion: result.modelVersion };
+      : {
+          file,
+          accepted: false,
+          reason: result.reason,
+          message: parts.headline,
+          modelVersion: result.modelVersion,
+        };
     console.log(JSON.stringify(json));
     return;
   }

@@ -59,7 +59,9 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  logger.info(`Model ${classifier.card.version} loaded on the ${classifier.backend} backend with ${config.workers} worker(s).`);
+  logger.info(
+    `Model ${classifier.card.version} loaded on the ${classifier.backend} backend with ${config.workers} worker(s).`,
+  );
 
   const deps: AdapterDeps = { config, classifier, logger };
   const running: Running[] = [];
@@ -89,7 +91,9 @@ async function startTelegram(deps: AdapterDeps): Promise<Running> {
   const { createTelegramBot } = await import('../../adapters/telegram/index.js');
   const bot = createTelegramBot(deps);
   await bot.start();
-  deps.logger.info(`Telegram bot running (${deps.config.telegram?.webhook === undefined ? 'long polling' : 'webhook'}).`);
+  deps.logger.info(
+    `Telegram bot running (${deps.config.telegram?.webhook === undefined ? 'long polling' : 'webhook'}).`,
+  );
   return { name: 'telegram', stop: () => bot.stop('shutdown') };
 }
 

@@ -24,15 +24,26 @@ export async function downloadBytes(url: string, options: DownloadOptions): Prom
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     throw new XrayError('unsupported_format', 'Only http(s) downloads are allowed.');
   }
-  if (options.allowedHosts !== undefined && !options.allowedHosts.includes(parsed.host.toLowerCase()) && !options.allowedHosts.includes(parsed.hostname.toLowerCase())) {
-    throw new XrayError('unsupported_format', 'The file is not on an allowed host.', { details: { reason: 'host' } });
+  if (
+    options.allowedHosts !== undefined &&
+    !options.allowedHosts.includes(parsed.host.toLowerCase()) &&
+    !options.allowedHosts.includes(parsed.hostname.toLowerCase())
+  ) {
+    throw new XrayError('unsupported_format', 'The file is not on an allowed host.', {
+      details: { reason: 'host' },
+    });
   }
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
   const tooLarge = () =>
-    new XrayError('image_too_large', 'Download over the limit.', { details: { limitMb: Math.floor(options.maxBytes / (1024 * 1024)) } });
+    new XrayError('image_too_large', 'Download over the limit.', {
+      details: { limitMb: Number((options.maxBytes / (1024 * 1024)).toFixed(1)) },
+    });
   try {
-    const response = await fetch(parsed, { signal, redirect: options.allowedHosts === undefined ? 'follow' : 'error' });
+    const response = await fetch(parsed, {
+      signal,
+      redirect: options.allowedHosts === undefined ? 'follow' : 'error',
+    });
     if (!response.ok || response.body === null) {
       await response.body?.cancel();
       throw new XrayError('unreadable_image', `Download failed with HTTP ${response.status}.`);
@@ -58,8 +69,14 @@ export async function downloadBytes(url: string, options: DownloadOptions): Prom
     return Buffer.concat(chunks);
   } catch (error) {
     if (error instanceof XrayError) throw error;
-    if (timeout.aborted) throw new XrayError('timeout', 'Download timed out.', { details: { seconds: Math.ceil(options.timeoutMs / 1000) } });
+    if (timeout.aborted)
+      throw new XrayError('timeout', 'Download timed out.', {
+        details: { seconds: Math.ceil(options.timeoutMs / 1000) },
+      });
     // The cause may hold the URL (and so a token): keep only its name.
-    throw new XrayError('unreadable_image', `Download failed (${error instanceof Error ? error.name : 'error'}).`);
+    throw new XrayError(
+      'unreadable_image',
+      `Download failed (${error instanceof Error ? error.name : 'error'}).`,
+    );
   }
 }

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   dicom_unsupported: 415,
   busy: 503,
   timeout: 504,
+  cancelled: 503,
   rate_limited: 429,
   model_missing: 503,
   model_invalid: 500,
@@ -53,7 +54,9 @@ export class BusyError extends XrayError {
 export class TimeoutError extends XrayError {
   override readonly name = 'TimeoutError';
   constructor(ms: number) {
-    super('timeout', `The operation took longer than ${ms} ms.`, { details: { seconds: Math.ceil(ms / 1000) } });
+    super('timeout', `The operation took longer than ${ms} ms.`, {
+      details: { seconds: Math.ceil(ms / 1000) },
+    });
   }
 }
 

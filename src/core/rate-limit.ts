@@ -7,7 +7,12 @@ export interface RateLimiter {
   take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number };
 }
 
-export function createRateLimiter(options: { limit: number; windowMs?: number; now?: () => number; maxKeys?: number }): RateLimiter {
+export function createRateLimiter(options: {
+  limit: number;
+  windowMs?: number;
+  now?: () => number;
+  maxKeys?: number;
+}): RateLimiter {
   const windowMs = options.windowMs ?? 60_000;
   const now = options.now ?? Date.now;
   const maxKeys = options.maxKeys ?? 100_000;

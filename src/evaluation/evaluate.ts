@@ -49,7 +49,10 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
   try {
     const dataset = await loadDataset(req.data);
     const hasSplits = dataset.samples.some((s) => s.split !== undefined);
-    const samples = req.split === 'all' || !hasSplits ? dataset.samples : dataset.samples.filter((s) => s.split === req.split);
+    const samples =
+      req.split === 'all' || !hasSplits
+        ? dataset.samples
+        : dataset.samples.filter((s) => s.split === req.split);
     if (samples.length === 0) throw new Error(`No images in the ${req.split} split of ${req.data}.`);
     const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress);
     const threshold = engine.card.threshold;
@@ -90,11 +93,17 @@ export async function scoreSamples(
   samples: readonly Sample[],
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ probs: number[]; kept: Sample[]; skipped: { file: string; code: string }[] }> {
-  const prepared = await prepareInputs(samples, engine.card.preprocessing, onProgress === undefined ? {} : { onProgress });
+  const prepared = await prepareInputs(
+    samples,
+    engine.card.preprocessing,
+    onProgress === undefined ? {} : { onProgress },
+  );
   const size = engine.card.preprocessing.size;
   const probs: number[] = [];
   for (let i = 0; i < prepared.inputs.length; i += 64) {
-    const chunk = prepared.inputs.slice(i, i + 64).map((data) => ({ data, size, region: { left: 0, top: 0, width: 1, height: 1 } }));
+    const chunk = prepared.inputs
+      .slice(i, i + 64)
+      .map((data) => ({ data, size, region: { left: 0, top: 0, width: 1, height: 1 } }));
     probs.push(...(await engine.predict(chunk)));
   }
   return { probs, kept: prepared.samples, skipped: prepared.skipped };
@@ -114,21 +123,43 @@ export async function writeEvaluationFiles(
   const cvp = kept.flatMap((s, i) => (s.label === 'normal' ? [] : [i]));
   if (new Set(cvp.map((i) => labels[i])).size === 2) {
     curves.push({
-      name: `COVID-19 vs other pneumonia (AUC ${fmt(auc(cvp.map((i) => labels[i] ?? 0), cvp.map((i) => probs[i] ?? 0)))})`,
-      points: rocCurve(cvp.map((i) => labels[i] ?? 0), cvp.map((i) => probs[i] ?? 0)),
+      name: `COVID-19 vs other pneumonia (AUC ${fmt(
+        auc(
+          cvp.map((i) => labels[i] ?? 0),
+          cvp.map((i) => probs[i] ?? 0),
+        ),
+      )})`,
+      points: rocCurve(
+        cvp.map((i) => labels[i] ?? 0),
+        cvp.map((i) => probs[i] ?? 0),
+      ),
     });
   }
   plots.push(await rocPlot(curves, path.join(outDir, 'roc.png'), { title: `ROC, ${r.split} split` }));
-  plots.push(await reliabilityPlot(reliabilityBins(labels, probs), path.join(outDir, 'reliability.png'), { title: 'Reliability (calibrated probabilities)' }));
+  plots.push(
+    await reliabilityPlot(reliabilityBins(labels, probs), path.join(outDir, 'reliability.png'), {
+      title: 'Reliability (calibrated probabilities)',
+    }),
+  );
   const card = await readCard(modelDir);
   const history = card.training?.['history'];
   if (Array.isArray(history) && history.length > 0) {
-    plots.push(await trainingCurvesPlot(history as TrainingHistoryEntry[], path.join(outDir, 'training.png'), { title: 'Training' }));
+    plots.push(
+      await trainingCurvesPlot(history as TrainingHistoryEntry[], path.join(outDir, 'training.png'), {
+        title: 'Training',
+      }),
+    );
   }
   const json = path.join(outDir, 'evaluation.json');
   await fs.writeFile(json, `${JSON.stringify({ ...r, scored: undefined, files: undefined }, null, 2)}\n`);
   const report = path.join(outDir, 'evaluation.md');
-  await fs.writeFile(report, markdownReport(r, plots.map((p) => path.basename(p))));
+  await fs.writeFile(
+    report,
+    markdownReport(
+      r,
+      plots.map((p) => path.basename(p)),
+    ),
+  );
   return { report, json, plots };
 }
 

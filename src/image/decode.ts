@@ -33,10 +33,13 @@ export interface DecodedImage {
  * Bytes -> upright 8-bit grey working copy. Refuses, with a typed error, anything that is not a
  * still raster image within the limits. SVG is never rendered: it is detected before sharp sees it.
  */
-export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): Promise<DecodedImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_LIMITS,
+): Promise<DecodedImage> {
   if (bytes.length > limits.maxBytes) {
     throw new XrayError('image_too_large', `File of ${bytes.length} bytes is over the limit.`, {
-      details: { limitMb: Math.floor(limits.maxBytes / (1024 * 1024)) },
+      details: { limitMb: Number((limits.maxBytes / (1024 * 1024)).toFixed(1)) },
     });
   }
   if (bytes.length === 0) throw new XrayError('unreadable_image', 'Empty file.');
@@ -83,7 +86,8 @@ async function readMetadata(bytes: Uint8Array, limits: DecodeLimits): Promise<Me
   }
   const format = metadata.format ?? 'unknown';
   if (format === 'svg') throw new XrayError('vector_image', 'SVG input is not rendered.');
-  if (!ACCEPTED_FORMATS.has(format)) throw new XrayError('unsupported_format', `Format ${format} is not accepted.`);
+  if (!ACCEPTED_FORMATS.has(format))
+    throw new XrayError('unsupported_format', `Format ${format} is not accepted.`);
   if ((metadata.pages ?? 1) > 1 && format !== 'tiff' && format !== 'heif') {
     throw new XrayError('animated_image', 'Animated image.');
   }
@@ -108,7 +112,12 @@ function checkMinimumSize(width: number, height: number): void {
 }
 
 /** Raw grey pixels (e.g. from DICOM) -> working copy. */
-async function fromRaw(data: Uint8Array, width: number, height: number, format: string): Promise<DecodedImage> {
+async function fromRaw(
+  data: Uint8Array,
+  width: number,
+  height: number,
+  format: string,
+): Promise<DecodedImage> {
   checkMinimumSize(width, height);
   const { data: out, info } = await sharp(data, { raw: { width, height, channels: 1 } })
     .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
@@ -147,7 +156,12 @@ function toGrey(
 
 function looksLikeVector(bytes: Uint8Array): boolean {
   const head = Buffer.from(bytes.subarray(0, 1024)).toString('utf8').trimStart().toLowerCase();
-  return head.startsWith('<?xml') || head.startsWith('<svg') || head.startsWith('<!doctype svg') || head.includes('<svg');
+  return (
+    head.startsWith('<?xml') ||
+    head.startsWith('<svg') ||
+    head.startsWith('<!doctype svg') ||
+    head.includes('<svg')
+  );
 }
 
 function looksLikePdf(bytes: Uint8Array): boolean {
@@ -160,6 +174,7 @@ function sharpError(cause: unknown): XrayError {
   if (/unsupported image format/i.test(message)) {
     return new XrayError('unsupported_format', 'Not an image format we read.', { cause });
   }
-  if (/pixel limit/i.test(message)) return new XrayError('image_too_large', 'Image has too many pixels.', { cause });
+  if (/pixel limit/i.test(message))
+    return new XrayError('image_too_large', 'Image has too many pixels.', { cause });
   return new XrayError('unreadable_image', 'The image could not be decoded.', { cause });
 }

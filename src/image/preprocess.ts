@@ -20,7 +20,11 @@ export interface Prepared {
  * evaluation, the CLI and every adapter go through here (training may augment the decoded image
  * in between, see `toModelInput`).
  */
-export async function preprocess(bytes: Uint8Array, spec: PreprocessingSpec, limits?: DecodeLimits): Promise<Prepared> {
+export async function preprocess(
+  bytes: Uint8Array,
+  spec: PreprocessingSpec,
+  limits?: DecodeLimits,
+): Promise<Prepared> {
   const decoded = await decodeImage(bytes, limits);
   return { decoded, input: await toModelInput(decoded, spec) };
 }
@@ -39,11 +43,17 @@ export async function toModelInput(image: DecodedImage, spec: PreprocessingSpec)
     });
   // Equalise after resizing so the statistics come from the same pixels the model sees.
   if (spec.contrast !== 'none') {
-    pipeline = sharp(await pipeline.raw().toBuffer(), { raw: { width: spec.size, height: spec.size, channels: 1 } });
+    pipeline = sharp(await pipeline.raw().toBuffer(), {
+      raw: { width: spec.size, height: spec.size, channels: 1 },
+    });
     pipeline =
       spec.contrast === 'normalise'
         ? pipeline.normalise({ lower: 1, upper: 99 })
-        : pipeline.clahe({ width: Math.max(2, Math.round(spec.size / 8)), height: Math.max(2, Math.round(spec.size / 8)), maxSlope: 3 });
+        : pipeline.clahe({
+            width: Math.max(2, Math.round(spec.size / 8)),
+            height: Math.max(2, Math.round(spec.size / 8)),
+            maxSlope: 3,
+          });
   }
   const grey = await pipeline.extractChannel(0).raw().toBuffer();
   return { data: scale(grey, spec.scale), size: spec.size, region };

@@ -34,6 +34,43 @@ export interface Catalog {
   };
   refusal: { title: string } & Record<RefusalReason, string>;
   errors: Record<ErrorCode, (d: Details) => string>;
+  /** The web page's own words; its results and errors use `result`, `refusal` and `errors`. */
+  web: {
+    /** This language's own name, for the language switcher. */
+    languageName: string;
+    languageLabel: string;
+    title: string;
+    intro: string;
+    pick: string;
+    dropHint: string;
+    formats: (limitMb: string) => string;
+    yourImage: string;
+    heatmapAlt: string;
+    errorTitle: string;
+    networkError: string;
+    privacyHeading: string;
+    aboutHeading: string;
+    intendedUseHeading: string;
+    dataHeading: string;
+    trainImages: (count: string) => string;
+    sources: (list: string) => string;
+    createdAt: (date: string) => string;
+    metricsHeading: string;
+    metricsColumns: { set: string; images: string; auc: string; sensitivity: string; specificity: string };
+    metricsSets: {
+      test: string;
+      validation: string;
+      unseenSource: (source: string) => string;
+      perSource: (source: string) => string;
+    };
+    metricsNote: (threshold: string) => string;
+    noMetrics: string;
+    limitationsHeading: string;
+    /** Said before the card's own texts, which are in English; empty in English. */
+    cardInEnglish: string;
+    apiNote: string;
+    noscript: string;
+  };
   bot: {
     start: string;
     help: string;

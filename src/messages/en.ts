@@ -28,9 +28,11 @@ export const en: Catalog = {
   errors: {
     unsupported_format: () =>
       "I can't read this kind of file. Please send a JPEG, PNG, WebP, TIFF or DICOM image of the X-ray.",
-    unreadable_image: () => 'This image seems to be damaged or incomplete, so I could not read it. Please try another copy.',
+    unreadable_image: () =>
+      'This image seems to be damaged or incomplete, so I could not read it. Please try another copy.',
     animated_image: () => 'Animated images are not supported. Please send a single still image of the X-ray.',
-    vector_image: () => 'Vector images (SVG) are not supported. Please send a JPEG, PNG or DICOM image of the X-ray.',
+    vector_image: () =>
+      'Vector images (SVG) are not supported. Please send a JPEG, PNG or DICOM image of the X-ray.',
     image_too_large: (d) =>
       d['limitMb'] !== undefined
         ? `This file is too large (the limit is ${d['limitMb']} MB). Please send a smaller image.`
@@ -40,11 +42,54 @@ export const en: Catalog = {
       `This DICOM file uses a format I can't decode${d['syntax'] !== undefined ? ` (${d['syntax']})` : ''}. Please export it as uncompressed DICOM, PNG or JPEG.`,
     busy: () => 'I am busy with other images right now. Please try again in a minute.',
     timeout: () => 'This took too long and I stopped. Please try again, perhaps with a smaller image.',
+    cancelled: () =>
+      'The bot is restarting and had to stop reading your image. Please send it again in a minute.',
     rate_limited: (d) =>
       `You are sending images faster than I can read them. Please wait${d['seconds'] !== undefined ? ` ${d['seconds']} seconds` : ' a moment'} and try again.`,
     model_missing: () => 'The model is not installed on this server yet. Please tell the operator.',
     model_invalid: () => 'The model on this server could not be loaded. Please tell the operator.',
     internal: () => 'Something went wrong on my side. Please try again later.',
+  },
+  web: {
+    languageName: 'English',
+    languageLabel: 'Language',
+    title: 'Chest X-ray COVID-19 reader',
+    intro:
+      'Choose a frontal chest X-ray image and the model estimates the probability that it shows COVID-19.',
+    pick: 'Choose an X-ray image',
+    dropHint: 'or drop it here, or paste it with Ctrl+V.',
+    formats: (mb) => `JPEG, PNG, WebP, TIFF or DICOM, up to ${mb} MB. A new image replaces the previous one.`,
+    yourImage: 'The image you chose',
+    heatmapAlt: 'Your image with a coloured map of the regions that most influenced the model',
+    errorTitle: 'No reading this time',
+    networkError: 'The server could not be reached. Please check your connection and try again.',
+    privacyHeading: 'Privacy',
+    aboutHeading: 'About the model',
+    intendedUseHeading: 'Intended use',
+    dataHeading: 'Training data',
+    trainImages: (n) => `Training images: ${n}`,
+    sources: (list) => `Collections: ${list}`,
+    createdAt: (date) => `Trained: ${date}`,
+    metricsHeading: 'Measured performance',
+    metricsColumns: {
+      set: 'Set',
+      images: 'Images',
+      auc: 'AUC',
+      sensitivity: 'Sensitivity',
+      specificity: 'Specificity',
+    },
+    metricsSets: {
+      test: 'Test',
+      validation: 'Validation',
+      unseenSource: (s) => `Collection never seen in training (${s})`,
+      perSource: (s) => `Source: ${s}`,
+    },
+    metricsNote: (t) => `Sensitivity and specificity at the decision threshold (${t}).`,
+    noMetrics: 'This model card holds no measured performance yet.',
+    limitationsHeading: 'Known limits',
+    cardInEnglish: '',
+    apiNote: 'For developers: POST an image to /api/classify; GET /api/model returns the model card.',
+    noscript: 'This page needs JavaScript to send an image.',
   },
   bot: {
     start:
@@ -83,7 +128,10 @@ export const en: Catalog = {
       privacy: 'What happens to your images',
       xray: 'Estimate the COVID-19 probability for a chest X-ray image',
     },
-    xrayOption: { image: 'A chest X-ray image (JPEG, PNG or DICOM)', public: 'Show the result to everyone in the channel' },
+    xrayOption: {
+      image: 'A chest X-ray image (JPEG, PNG or DICOM)',
+      public: 'Show the result to everyone in the channel',
+    },
     contextMenu: 'Analyze X-ray',
   },
 };

@@ -29,22 +29,70 @@ export const es: Catalog = {
     unsupported_format: () =>
       'No puedo leer este tipo de archivo. Envíe la radiografía como imagen JPEG, PNG, WebP, TIFF o DICOM.',
     unreadable_image: () => 'La imagen parece dañada o incompleta y no pude leerla. Pruebe con otra copia.',
-    animated_image: () => 'Las imágenes animadas no se admiten. Envíe una sola imagen fija de la radiografía.',
-    vector_image: () => 'Las imágenes vectoriales (SVG) no se admiten. Envíe la radiografía como JPEG, PNG o DICOM.',
+    animated_image: () =>
+      'Las imágenes animadas no se admiten. Envíe una sola imagen fija de la radiografía.',
+    vector_image: () =>
+      'Las imágenes vectoriales (SVG) no se admiten. Envíe la radiografía como JPEG, PNG o DICOM.',
     image_too_large: (d) =>
       d['limitMb'] !== undefined
         ? `El archivo es demasiado grande (el límite es ${d['limitMb']} MB). Envíe una imagen más pequeña.`
         : 'La imagen tiene demasiados píxeles para procesarla. Envíe una imagen más pequeña.',
-    image_too_small: () => 'La imagen es demasiado pequeña para leerla. Envíe una imagen más grande de la radiografía.',
+    image_too_small: () =>
+      'La imagen es demasiado pequeña para leerla. Envíe una imagen más grande de la radiografía.',
     dicom_unsupported: (d) =>
       `Este archivo DICOM usa un formato que no puedo decodificar${d['syntax'] !== undefined ? ` (${d['syntax']})` : ''}. Expórtelo como DICOM sin comprimir, PNG o JPEG.`,
     busy: () => 'Ahora mismo estoy ocupado con otras imágenes. Inténtelo de nuevo en un minuto.',
     timeout: () => 'Esto tardó demasiado y lo detuve. Inténtelo de nuevo, quizá con una imagen más pequeña.',
+    cancelled: () =>
+      'El bot se está reiniciando y tuvo que dejar de leer su imagen. Envíela de nuevo en un minuto.',
     rate_limited: (d) =>
       `Está enviando imágenes más rápido de lo que puedo leerlas. Espere${d['seconds'] !== undefined ? ` ${d['seconds']} segundos` : ' un momento'} y vuelva a intentarlo.`,
     model_missing: () => 'El modelo aún no está instalado en este servidor. Avise al operador.',
     model_invalid: () => 'No se pudo cargar el modelo de este servidor. Avise al operador.',
     internal: () => 'Algo falló por mi parte. Inténtelo de nuevo más tarde.',
+  },
+  web: {
+    languageName: 'Español',
+    languageLabel: 'Idioma',
+    title: 'Lector de radiografías de tórax para COVID-19',
+    intro:
+      'Elija una radiografía de tórax frontal y el modelo estimará la probabilidad de que muestre COVID-19.',
+    pick: 'Elegir una radiografía',
+    dropHint: 'o suéltela aquí, o péguela con Ctrl+V.',
+    formats: (mb) =>
+      `JPEG, PNG, WebP, TIFF o DICOM, hasta ${mb} MB. Una imagen nueva reemplaza a la anterior.`,
+    yourImage: 'La imagen que eligió',
+    heatmapAlt: 'Su imagen con un mapa de colores de las zonas que más influyeron en el modelo',
+    errorTitle: 'Esta vez no hay lectura',
+    networkError: 'No se pudo contactar con el servidor. Compruebe su conexión e inténtelo de nuevo.',
+    privacyHeading: 'Privacidad',
+    aboutHeading: 'Sobre el modelo',
+    intendedUseHeading: 'Uso previsto',
+    dataHeading: 'Datos de entrenamiento',
+    trainImages: (n) => `Imágenes de entrenamiento: ${n}`,
+    sources: (list) => `Colecciones: ${list}`,
+    createdAt: (date) => `Entrenado: ${date}`,
+    metricsHeading: 'Rendimiento medido',
+    metricsColumns: {
+      set: 'Conjunto',
+      images: 'Imágenes',
+      auc: 'AUC',
+      sensitivity: 'Sensibilidad',
+      specificity: 'Especificidad',
+    },
+    metricsSets: {
+      test: 'Prueba',
+      validation: 'Validación',
+      unseenSource: (s) => `Colección no vista en el entrenamiento (${s})`,
+      perSource: (s) => `Fuente: ${s}`,
+    },
+    metricsNote: (t) => `Sensibilidad y especificidad en el umbral de decisión (${t}).`,
+    noMetrics: 'La ficha de este modelo aún no contiene rendimiento medido.',
+    limitationsHeading: 'Limitaciones conocidas',
+    cardInEnglish: 'Los textos de la ficha del modelo están en inglés.',
+    apiNote:
+      'Para desarrolladores: envíe una imagen con POST a /api/classify; GET /api/model devuelve la ficha del modelo.',
+    noscript: 'Esta página necesita JavaScript para enviar una imagen.',
   },
   bot: {
     start:
@@ -74,7 +122,8 @@ export const es: Catalog = {
         .filter((line): line is string => line !== undefined)
         .join('\n'),
     textHint: 'Envíeme una radiografía de tórax (como foto o archivo). /help explica cómo.',
-    noImageInMessage: 'Ese mensaje no tiene ninguna imagen que pueda leer. Elija un mensaje con una radiografía de tórax.',
+    noImageInMessage:
+      'Ese mensaje no tiene ninguna imagen que pueda leer. Elija un mensaje con una radiografía de tórax.',
     working: 'Leyendo la radiografía…',
     commands: {
       start: 'Bienvenida y cómo enviar una radiografía',

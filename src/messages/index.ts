@@ -92,9 +92,12 @@ export function formatError(error: unknown, locale?: string | null): string {
 
 /** The /about facts from a model card, formatted for one language. */
 export function aboutFacts(card: ModelCard, locale?: string | null): AboutFacts {
-  const pct = (v: number | null | undefined) => (v === null || v === undefined ? undefined : formatPercent(v, locale));
+  const pct = (v: number | null | undefined) =>
+    v === null || v === undefined ? undefined : formatPercent(v, locale);
   const num = (v: number | null | undefined) =>
-    v === null || v === undefined ? undefined : new Intl.NumberFormat(messages(locale).locale, { maximumFractionDigits: 2 }).format(v);
+    v === null || v === undefined
+      ? undefined
+      : new Intl.NumberFormat(messages(locale).locale, { maximumFractionDigits: 2 }).format(v);
   const test = card.metrics?.test;
   const unseen = card.metrics?.unseenSource;
   const facts: AboutFacts = {

@@ -46,7 +46,9 @@ async function loadTfjsNode(): Promise<boolean> {
   try {
     const moduleName = '@tensorflow/tfjs-node';
     await import(/* @vite-ignore */ moduleName);
-    return tf.findBackend('tensorflow') !== undefined || tf.engine().registryFactory['tensorflow'] !== undefined;
+    return (
+      tf.findBackend('tensorflow') !== undefined || tf.engine().registryFactory['tensorflow'] !== undefined
+    );
   } catch {
     return false;
   }

@@ -38,7 +38,11 @@ export const DEFAULT_AUGMENT: AugmentOptions = {
  * Augments a batch [B, S, S, 1] with values in 0..1 (the `unit` scale) and returns a new tensor;
  * the input is left alone. Per-image parameters come from the seeded `random`.
  */
-export function augmentBatch(x: tfTypes.Tensor4D, random: Random, o: AugmentOptions = DEFAULT_AUGMENT): tfTypes.Tensor4D {
+export function augmentBatch(
+  x: tfTypes.Tensor4D,
+  random: Random,
+  o: AugmentOptions = DEFAULT_AUGMENT,
+): tfTypes.Tensor4D {
   const [b, size] = x.shape;
   const perImage = (f: () => number) => tf.tensor4d(Array.from({ length: b }, f), [b, 1, 1, 1]);
   const coin = (p: number) => perImage(() => (random() < p ? 1 : 0));
@@ -61,7 +65,10 @@ export function augmentBatch(x: tfTypes.Tensor4D, random: Random, o: AugmentOpti
     const blurred = tf.avgPool(y as tfTypes.Tensor4D, 3, 1, 'same');
     y = tf.where(tf.cast(tf.broadcastTo(coin(o.blurProbability), y.shape), 'bool'), blurred, y);
     const small = Math.max(8, Math.round(size * randomUniform(random, 0.4, 0.7)));
-    const rescaled = tf.image.resizeBilinear(tf.image.resizeBilinear(y as tfTypes.Tensor4D, [small, small]), [size, size]);
+    const rescaled = tf.image.resizeBilinear(tf.image.resizeBilinear(y as tfTypes.Tensor4D, [small, small]), [
+      size,
+      size,
+    ]);
     y = tf.where(tf.cast(tf.broadcastTo(coin(o.rescaleProbability), y.shape), 'bool'), rescaled, y);
 
     const mean = tf.mean(y, [1, 2, 3], true);

@@ -101,44 +101,48 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   const counts = splitCounts(samples);
   const train = samples.filter((s) => s.split === 'train');
   const val = samples.filter((s) => s.split === 'val');
-  if (train.length === 0 || val.length === 0) throw new Error('Training needs images in both the train and the val split.');
-  if (new Set(val.map((s) => s.covid)).size < 2) throw new Error('The val split needs both COVID-19 and non-COVID images.');
-  req.log(`Layout: ${dataset.layout}. Train ${train.length}, val ${val.length} images (test split untouched).`);
+  if (train.length === 0 || val.length === 0)
+    throw new Error('Training needs images in both the train and the val split.');
+  if (new Set(val.map((s) => s.covid)).size < 2)
+    throw new Error('The val split needs both COVID-19 and non-COVID images.');
+  req.log(
+    `Layout: ${dataset.layout}. Train ${train.length}, val ${val.length} images (test split untouched).`,
+  );
 
   const progress = req.onPrepare === undefined ? {} : { onProgress: req.onPrepare };
   const preparedTrain = await prepareInputs(train, req.preprocessing, progress);
   const preparedVal = await prepareInputs(val, req.preprocessing, progress);
-  for (const s of [...preparedTrain.skipped, ...preparedVal.skipped]) req.log(`skipped ${path.basename(s.file)}: ${s.code}`);
+  for (const s of [...preparedTrain.skipped, ...preparedVal.skipped])
+    req.log(`skipped ${path.basename(s.file)}: ${s.code}`);
 
   const model = buildArchitecture(req.architecture, req.preprocessing.size, req.seed);
-  const result = await trainModel(
-    model,
-    preparedTrain,
-    preparedVal,
-    {
-      ...DEFAULT_TRAIN_OPTIONS,
-      size: req.preprocessing.size,
-      epochs: req.epochs,
-      batchSize: req.batchSize,
-      learningRate: req.learningRate,
-      seed: req.seed,
-      patience: req.patience,
-      augment: req.augment ? DEFAULT_AUGMENT : false,
-      balance: req.balance,
-      ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
-      ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
-      onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
-    },
-  );
+  const result = await trainModel(model, preparedTrain, preparedVal, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    size: req.preprocessing.size,
+    epochs: req.epochs,
+    batchSize: req.batchSize,
+    learningRate: req.learningRate,
+    seed: req.seed,
+    patience: req.patience,
+    augment: req.augment ? DEFAULT_AUGMENT : false,
+    balance: req.balance,
+    ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
+    ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
+    onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
+  });
 
   // Calibration and threshold on the validation split.
   const valLabels = preparedVal.samples.map((s) => s.covid);
-  const platt = fitPlatt(result.valProbabilities.map((p) => logit(p)), valLabels);
+  const platt = fitPlatt(
+    result.valProbabilities.map((p) => logit(p)),
+    valLabels,
+  );
   // A negative slope would silently invert a model that ranks backwards; such a model gets no
   // calibration (and its AUC below 0.5 says what it is).
   const calibration: ModelCard['calibration'] =
     platt.a > 0 ? { method: 'platt', a: platt.a, b: platt.b } : { method: 'none' };
-  if (calibration.method === 'none') req.log('warning: the model ranks validation images backwards; left uncalibrated.');
+  if (calibration.method === 'none')
+    req.log('warning: the model ranks validation images backwards; left uncalibrated.');
   const calibrated = result.valProbabilities.map((p) => calibrate(p, calibration));
   const threshold = clampThreshold(thresholdForSensitivity(valLabels, calibrated, TARGET_SENSITIVITY));
   const newValAuc = auc(valLabels, result.valProbabilities);
@@ -191,7 +195,15 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       `Quality gate: the new model's validation AUC ${newValAuc.toFixed(4)} is lower than the current model's ${currentValAuc.toFixed(4)} on the same images. ` +
         `The current model stays; the new one is in ${staged}. Use --force to replace it anyway.`,
     );
-    return { replaced: false, version, newValAuc, currentValAuc, dir: staged, history: result.history, seconds: result.seconds };
+    return {
+      replaced: false,
+      version,
+      newValAuc,
+      currentValAuc,
+      dir: staged,
+      history: result.history,
+      seconds: result.seconds,
+    };
   }
   const backup = await switchModelDir(staged, req.modelDir, await currentVersion(req.modelDir));
   req.log(
@@ -225,7 +237,11 @@ async function currentVersion(modelDir: string): Promise<string | undefined> {
 }
 
 /** The current model's AUC on the same validation images, each preprocessed as its own card says. */
-async function currentModelValAuc(modelDir: string, val: readonly Sample[], log: (line: string) => void): Promise<number | undefined> {
+async function currentModelValAuc(
+  modelDir: string,
+  val: readonly Sample[],
+  log: (line: string) => void,
+): Promise<number | undefined> {
   try {
     await fs.access(path.join(modelDir, 'card.json'));
   } catch {
@@ -249,7 +265,9 @@ async function currentModelValAuc(modelDir: string, val: readonly Sample[], log:
       probs,
     );
   } catch (error) {
-    log(`The current model in ${modelDir} could not be evaluated (${(error as Error).message}); it will be replaced.`);
+    log(
+      `The current model in ${modelDir} could not be evaluated (${(error as Error).message}); it will be replaced.`,
+    );
     return undefined;
   }
 }

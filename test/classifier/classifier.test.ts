@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { createClassifier, type Classifier } from '../../src/classifier/classifier.js';
 import { createEngine } from '../../src/classifier/engine.js';
 import { XrayError } from '../../src/core/errors.js';
+import type { ClassifyResult } from '../../src/core/result.js';
 import { tf } from '../../src/tf/backend.js';
 import { makeTestModel } from '../helpers/model.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
@@ -36,8 +37,10 @@ describe('createClassifier', () => {
   });
 
   it('gives the same answer for the same image, also under concurrent calls', async () => {
-    const images = await Promise.all([1, 2, 3].map((seed) => makeChestLikeJpeg(200, 200, { seed: seed * 7 })));
-    const sequential = [];
+    const images = await Promise.all(
+      [1, 2, 3].map((seed) => makeChestLikeJpeg(200, 200, { seed: seed * 7 })),
+    );
+    const sequential: ClassifyResult[] = [];
     for (const image of images) sequential.push(await classifier.classify(image));
     const concurrent = await Promise.all(images.map((image) => classifier.classify(image)));
     expect(concurrent).toHaveLength(3);
@@ -49,16 +52,26 @@ describe('createClassifier', () => {
   });
 
   it('rejects bad input with a typed error and keeps serving', async () => {
-    await expect(classifier.classify(Buffer.from('not an image at all'))).rejects.toMatchObject({ code: 'unsupported_format' });
-    await expect(classifier.classify(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).rejects.toBeInstanceOf(XrayError);
+    await expect(classifier.classify(Buffer.from('not an image at all'))).rejects.toMatchObject({
+      code: 'unsupported_format',
+    });
+    await expect(
+      classifier.classify(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>')),
+    ).rejects.toBeInstanceOf(XrayError);
     const ok = await classifier.classify(await makeChestLikeJpeg(64, 64));
     expect(ok.accepted).toBe(true);
   });
 
   it('refuses an oversized buffer before it reaches a worker', async () => {
-    const small = await createClassifier({ modelDir, workers: 1, limits: { maxBytes: 1000, maxPixels: 1e6 } });
+    const small = await createClassifier({
+      modelDir,
+      workers: 1,
+      limits: { maxBytes: 1000, maxPixels: 1e6 },
+    });
     try {
-      await expect(small.classify(await makeChestLikeJpeg(256, 256))).rejects.toMatchObject({ code: 'image_too_large' });
+      await expect(small.classify(await makeChestLikeJpeg(256, 256))).rejects.toMatchObject({
+        code: 'image_too_large',
+      });
     } finally {
       await small.close();
     }
@@ -92,7 +105,9 @@ describe('createClassifier', () => {
       // Noise defeats PNG compression and JPEG shrink-on-load: decoding this takes far over 50 ms.
       const noise = Buffer.alloc(2000 * 2000);
       for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-      const image = await sharp(noise, { raw: { width: 2000, height: 2000, channels: 1 } }).png({ compressionLevel: 0 }).toBuffer();
+      const image = await sharp(noise, { raw: { width: 2000, height: 2000, channels: 1 } })
+        .png({ compressionLevel: 0 })
+        .toBuffer();
       await expect(slow.classify(image)).rejects.toMatchObject({ code: 'timeout' });
       // The worker was not killed: it finishes that task, then serves the next one.
       const served = (await slow.classify(await makeChestLikeJpeg(64, 64), { timeoutMs: 30_000 })).accepted;
@@ -105,15 +120,22 @@ describe('createClassifier', () => {
   it('refuses a model whose input shape disagrees with its card', async () => {
     const dir = await makeTestModel();
     const cardFile = path.join(dir, 'card.json');
-    const card = JSON.parse(await fs.readFile(cardFile, 'utf8')) as { input: { width: number; height: number }; preprocessing: { size: number } };
+    const card = JSON.parse(await fs.readFile(cardFile, 'utf8')) as {
+      input: { width: number; height: number };
+      preprocessing: { size: number };
+    };
     card.input = { ...card.input, width: 64, height: 64 };
     card.preprocessing.size = 64;
     await fs.writeFile(cardFile, JSON.stringify(card));
-    await expect(createClassifier({ modelDir: dir, workers: 1 })).rejects.toMatchObject({ code: 'model_invalid' });
+    await expect(createClassifier({ modelDir: dir, workers: 1 })).rejects.toMatchObject({
+      code: 'model_invalid',
+    });
   });
 
   it('says clearly when there is no model', async () => {
-    await expect(createClassifier({ modelDir: path.join(modelDir, 'nope') })).rejects.toMatchObject({ code: 'model_missing' });
+    await expect(createClassifier({ modelDir: path.join(modelDir, 'nope') })).rejects.toMatchObject({
+      code: 'model_missing',
+    });
   });
 });
 

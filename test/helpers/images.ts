@@ -4,7 +4,11 @@ import sharp from 'sharp';
  * A synthetic chest-X-ray-like picture: dark lung fields on a brighter body, a bright spine and
  * heart shadow. Not a real X-ray; good enough for the preprocessing path and for plumbing tests.
  */
-export async function makeChestLikeJpeg(width = 256, height = 256, options: { seed?: number } = {}): Promise<Buffer> {
+export async function makeChestLikeJpeg(
+  width = 256,
+  height = 256,
+  options: { seed?: number } = {},
+): Promise<Buffer> {
   const seed = options.seed ?? 0;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 100 100" preserveAspectRatio="none">
     <rect width="100" height="100" fill="rgb(20,20,20)"/>

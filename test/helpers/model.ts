@@ -25,7 +25,14 @@ export async function makeTestModel(
   await initBackend('wasm');
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'xray-model-')));
   const model = defaultCnn(TEST_PREPROCESSING.size, { filters: [4, 8], seed: options.seed ?? 7 });
-  const card = { ...draftCard({ version: options.version ?? 'test-0.1', architecture: 'default', preprocessing: TEST_PREPROCESSING }), ...options.card };
+  const card = {
+    ...draftCard({
+      version: options.version ?? 'test-0.1',
+      architecture: 'default',
+      preprocessing: TEST_PREPROCESSING,
+    }),
+    ...options.card,
+  };
   await writeModelDir(dir, model, card);
   model.dispose();
   tf.disposeVariables();

@@ -30,8 +30,12 @@ describe('decodeImage refuses bad input with a typed error', () => {
   });
 
   it('never renders SVG, with or without an XML prolog', async () => {
-    expect(await codeOf(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'))).toBe('vector_image');
-    expect(await codeOf(Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBe('vector_image');
+    expect(
+      await codeOf(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')),
+    ).toBe('vector_image');
+    expect(
+      await codeOf(Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>')),
+    ).toBe('vector_image');
   });
 
   it('refuses a truncated JPEG as unreadable', async () => {
@@ -41,10 +45,14 @@ describe('decodeImage refuses bad input with a typed error', () => {
 
   it('refuses animated GIF and WebP', async () => {
     const frame = (background: string) =>
-      sharp({ create: { width: 32, height: 32, channels: 3, background } }).png().toBuffer();
+      sharp({ create: { width: 32, height: 32, channels: 3, background } })
+        .png()
+        .toBuffer();
     const frames = [await frame('#808080'), await frame('#202020')];
     for (const format of ['gif', 'webp'] as const) {
-      const animated = await sharp(frames, { join: { animated: true } }).toFormat(format).toBuffer();
+      const animated = await sharp(frames, { join: { animated: true } })
+        .toFormat(format)
+        .toBuffer();
       expect((await sharp(animated, { animated: true }).metadata()).pages).toBe(2);
       expect(await codeOf(animated)).toBe('animated_image');
     }
@@ -59,16 +67,21 @@ describe('decodeImage refuses bad input with a typed error', () => {
       .png({ compressionLevel: 9 })
       .toBuffer()
       .catch(() => undefined);
-    if (bomb !== undefined) expect(await codeOf(bomb, { maxBytes: 1e9, maxPixels: 50_000_000 })).toBe('image_too_large');
+    if (bomb !== undefined)
+      expect(await codeOf(bomb, { maxBytes: 1e9, maxPixels: 50_000_000 })).toBe('image_too_large');
   });
 
   it('refuses images smaller than 16 px', async () => {
-    const tiny = await sharp({ create: { width: 8, height: 40, channels: 3, background: '#777' } }).png().toBuffer();
+    const tiny = await sharp({ create: { width: 8, height: 40, channels: 3, background: '#777' } })
+      .png()
+      .toBuffer();
     expect(await codeOf(tiny)).toBe('image_too_small');
   });
 
   it('makes a working copy no larger than WORKING_SIDE and remembers the source size', async () => {
-    const big = await sharp({ create: { width: 2400, height: 1200, channels: 3, background: '#444' } }).jpeg().toBuffer();
+    const big = await sharp({ create: { width: 2400, height: 1200, channels: 3, background: '#444' } })
+      .jpeg()
+      .toBuffer();
     const decoded = await decodeImage(big);
     expect(decoded.width).toBe(WORKING_SIDE);
     expect(decoded.height).toBe(WORKING_SIDE / 2);

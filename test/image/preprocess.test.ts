@@ -4,13 +4,26 @@ import { preprocess, centralRegion } from '../../src/image/preprocess.js';
 import { decodeImage } from '../../src/image/decode.js';
 import type { PreprocessingSpec } from '../../src/model/card.js';
 
-const RAW: PreprocessingSpec = { size: 8, channels: 1, crop: 1, fit: 'fill', contrast: 'none', scale: 'unit' };
+const RAW: PreprocessingSpec = {
+  size: 8,
+  channels: 1,
+  crop: 1,
+  fit: 'fill',
+  contrast: 'none',
+  scale: 'unit',
+};
 
 /** A grey image from a function of (x, y), as PNG bytes (lossless, so values are exact). */
-async function png(width: number, height: number, f: (x: number, y: number) => number, channels: 1 | 3 = 1): Promise<Buffer> {
+async function png(
+  width: number,
+  height: number,
+  f: (x: number, y: number) => number,
+  channels: 1 | 3 = 1,
+): Promise<Buffer> {
   const data = Buffer.alloc(width * height * channels);
   for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = f(x, y);
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = f(x, y);
   return sharp(data, { raw: { width, height, channels } }).png().toBuffer();
 }
 
@@ -41,7 +54,10 @@ describe('preprocess (golden values)', () => {
   });
 
   it('standardize gives zero mean and unit variance; a flat image gives zeros, not NaN', async () => {
-    const { input } = await preprocess(await png(50, 50, (x, y) => (x * 3 + y) % 256), { ...RAW, scale: 'standardize' });
+    const { input } = await preprocess(await png(50, 50, (x, y) => (x * 3 + y) % 256), {
+      ...RAW,
+      scale: 'standardize',
+    });
     const mean = input.data.reduce((a, b) => a + b, 0) / input.data.length;
     const variance = input.data.reduce((a, b) => a + (b - mean) ** 2, 0) / input.data.length;
     expect(mean).toBeCloseTo(0, 5);
@@ -61,7 +77,11 @@ describe('preprocess (golden values)', () => {
   });
 
   it('clahe equalises locally and keeps the value range', async () => {
-    const { input } = await preprocess(await png(64, 64, (x, y) => 90 + ((x + y) % 20)), { ...RAW, size: 32, contrast: 'clahe' });
+    const { input } = await preprocess(await png(64, 64, (x, y) => 90 + ((x + y) % 20)), {
+      ...RAW,
+      size: 32,
+      contrast: 'clahe',
+    });
     for (const v of input.data) {
       expect(v).toBeGreaterThanOrEqual(0);
       expect(v).toBeLessThanOrEqual(1);
@@ -80,7 +100,9 @@ describe('preprocess (golden values)', () => {
 
   it('colour becomes luma; alpha is flattened onto black', async () => {
     const red = await png(20, 20, () => 0, 3).then(() =>
-      sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer(),
+      sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+        .png()
+        .toBuffer(),
     );
     const { input, decoded } = await preprocess(red, RAW);
     expect(input.data[0]).toBeCloseTo(Math.round(0.2126 * 255) / 255, 2);

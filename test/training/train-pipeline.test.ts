@@ -26,13 +26,19 @@ async function writeImage(file: string, bright: boolean, seed: number): Promise<
       data[y * size + x] = Math.max(0, Math.min(255, Math.round(base + disc)));
     }
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await sharp(data, { raw: { width: size, height: size, channels: 1 } }).png().toFile(file);
+  await sharp(data, { raw: { width: size, height: size, channels: 1 } })
+    .png()
+    .toFile(file);
 }
 
 /** Folder layout with train/ and val/; `flipped` swaps which class carries the disc in train only. */
 async function makeDataset(root: string, flipped: boolean): Promise<string> {
   let seed = 1;
-  for (const [split, n] of [['train', 48], ['val', 16], ['test', 16]] as const) {
+  for (const [split, n] of [
+    ['train', 48],
+    ['val', 16],
+    ['test', 16],
+  ] as const) {
     for (const label of ['covid', 'normal'] as const) {
       for (let i = 0; i < n; i++) {
         const bright = (label === 'covid') !== (flipped && split === 'train');

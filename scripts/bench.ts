@@ -1,0 +1,177 @@
+/**
+ * `npm run bench`: speed figures (not tests). For a generated 2048x2048 JPEG: decode+preprocess
+ * and inference ms (median, p95) on the default backend and on the pure-JS cpu backend, images/s
+ * through the worker pool, heatmap cost, and training throughput (wasm vs cpu).
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import { initBackend, tf, type BackendName } from '../src/tf/backend.js';
+import { createClassifier } from '../src/classifier/classifier.js';
+import { preprocess } from '../src/image/preprocess.js';
+import { loadModel } from '../src/model/io.js';
+import { readCard, type ModelCard } from '../src/model/card.js';
+import { defaultCnn } from '../src/model/architectures.js';
+import { draftCard, writeModelDir } from '../src/model/store.js';
+import { DEFAULT_PREPROCESSING } from '../src/training/pipeline.js';
+import type * as tfTypes from '@tensorflow/tfjs';
+
+interface Options {
+  model?: string;
+  runs: number;
+  poolImages: number;
+  cpu: boolean;
+  train: boolean;
+}
+
+const program = new Command()
+  .name('npm run bench --')
+  .option(
+    '--model <dir>',
+    'model directory (default: model/ if it holds a model, else a generated untrained one)',
+  )
+  .option('--runs <n>', 'timed runs per figure', (v) => Number(v), 20)
+  .option('--pool-images <n>', 'images pushed through the worker pool', (v) => Number(v), 40)
+  .option('--no-cpu', 'skip the slow cpu-backend comparison')
+  .option('--no-train', 'skip the training throughput figures')
+  .action(run);
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))] ?? Number.NaN;
+  return { median: q(0.5), p95: q(0.95) };
+};
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+async function timeIt(runs: number, f: () => Promise<unknown>): Promise<{ median: number; p95: number }> {
+  await f(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    times.push(performance.now() - t0);
+  }
+  return stats(times);
+}
+
+async function benchImage(): Promise<Buffer> {
+  // A 2048x2048 chest-like picture with film grain, as a phone or scanner would send it.
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="2048" height="2048"><rect width="2048" height="2048" fill="#151515"/>
+    <ellipse cx="1024" cy="1120" rx="900" ry="940" fill="#9a9a9a"/><ellipse cx="660" cy="980" rx="270" ry="610" fill="#3c3c3c"/>
+    <ellipse cx="1390" cy="980" rx="270" ry="610" fill="#3c3c3c"/><rect x="960" y="160" width="128" height="1800" fill="#d0d0d0"/></svg>`;
+  const base = await sharp(Buffer.from(svg)).greyscale().raw().toBuffer();
+  for (let i = 0; i < base.length; i++)
+    base[i] = Math.max(0, Math.min(255, (base[i] ?? 0) + ((i * 2654435761) >>> 28) - 8));
+  return sharp(base, { raw: { width: 2048, height: 2048, channels: 1 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+}
+
+async function modelDirFor(o: Options): Promise<string> {
+  if (o.model !== undefined) return path.resolve(o.model);
+  if (existsSync(path.resolve('model/card.json'))) return path.resolve('model');
+  await initBackend();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-model-'));
+  const model = defaultCnn(DEFAULT_PREPROCESSING.size);
+  await writeModelDir(
+    dir,
+    model,
+    draftCard({ version: 'bench-untrained', architecture: 'default', preprocessing: DEFAULT_PREPROCESSING }),
+  );
+  model.dispose();
+  console.log('(no model in model/: using an untrained default-architecture model of the same size)');
+  return dir;
+}
+
+async function inferenceFigures(
+  backend: BackendName,
+  model: tfTypes.LayersModel,
+  card: ModelCard,
+  runs: number,
+) {
+  await tf.setBackend(backend === 'node' ? 'tensorflow' : backend);
+  const size = card.preprocessing.size;
+  const x = tf.randomUniform([1, size, size, 1]);
+  const inference = await timeIt(runs, async () => {
+    const y = model.predict(x) as tfTypes.Tensor;
+    await y.data();
+    y.dispose();
+  });
+  x.dispose();
+  return inference;
+}
+
+async function trainingFigures(backend: BackendName, steps: number) {
+  await tf.setBackend(backend === 'node' ? 'tensorflow' : backend);
+  const size = DEFAULT_PREPROCESSING.size;
+  const batch = 16;
+  const model = defaultCnn(size);
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  const x = tf.randomUniform([batch, size, size, 1]);
+  const y = tf.randomUniform([batch, 1]).round();
+  const step = await timeIt(steps, () => model.trainOnBatch(x, y));
+  tf.dispose([x, y]);
+  model.dispose();
+  return { msPerStep: step.median, imagesPerSecond: (batch * 1000) / step.median };
+}
+
+async function run(o: Options): Promise<void> {
+  const backend = await initBackend();
+  const modelDir = await modelDirFor(o);
+  const card = await readCard(modelDir);
+  const image = await benchImage();
+  console.log(
+    `Backend: ${backend}. Model ${card.version} (${card.preprocessing.size} px). Image: 2048x2048 JPEG, ${(image.length / 1024).toFixed(0)} KiB.`,
+  );
+
+  const pre = await timeIt(o.runs, () => preprocess(image, card.preprocessing));
+  console.log(`decode + preprocess: median ${ms(pre.median)}, p95 ${ms(pre.p95)}`);
+
+  const model = await loadModel(modelDir);
+  const inf = await inferenceFigures(backend, model, card, o.runs);
+  console.log(`inference (${backend}): median ${ms(inf.median)}, p95 ${ms(inf.p95)}`);
+  if (o.cpu) {
+    const cpu = await inferenceFigures('cpu', model, card, Math.max(3, Math.floor(o.runs / 4)));
+    console.log(
+      `inference (cpu): median ${ms(cpu.median)}, p95 ${ms(cpu.p95)}; ${backend} is ${(cpu.median / inf.median).toFixed(1)}x faster`,
+    );
+    await tf.setBackend(backend === 'node' ? 'tensorflow' : backend);
+  }
+  model.dispose();
+
+  for (const explain of [false, true]) {
+    const classifier = await createClassifier({ modelDir, explain, queueLimit: o.poolImages });
+    const workers = os.availableParallelism();
+    const t0 = performance.now();
+    const results = await Promise.all(Array.from({ length: o.poolImages }, () => classifier.classify(image)));
+    const seconds = (performance.now() - t0) / 1000;
+    const explainMs = results.map((r) => r.timings.explainMs);
+    const inferMs = results.map((r) => r.timings.inferenceMs);
+    console.log(
+      `worker pool (${Math.min(4, workers)} workers, EXPLAIN=${explain ? 'on' : 'off'}): ${(o.poolImages / seconds).toFixed(1)} images/s` +
+        (explain
+          ? `; heatmap ${ms(stats(explainMs).median)} per image = ${(stats(explainMs).median / stats(inferMs).median).toFixed(2)}x inference`
+          : ''),
+    );
+    await classifier.close();
+  }
+
+  if (o.train) {
+    const wasm = await trainingFigures(backend, 5);
+    console.log(
+      `training (${backend}, batch 16, ${DEFAULT_PREPROCESSING.size} px): ${ms(wasm.msPerStep)} per step, ${wasm.imagesPerSecond.toFixed(1)} images/s`,
+    );
+    if (o.cpu) {
+      const cpu = await trainingFigures('cpu', 1);
+      console.log(
+        `training (cpu): ${ms(cpu.msPerStep)} per step, ${cpu.imagesPerSecond.toFixed(1)} images/s; ${backend} is ${(cpu.msPerStep / wasm.msPerStep).toFixed(1)}x faster`,
+      );
+    }
+  }
+}
+
+await program.parseAsync();
