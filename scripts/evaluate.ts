@@ -3,6 +3,7 @@
  * model on any supported dataset layout: AUC with bootstrap CI, threshold metrics, calibration,
  * per source, COVID-19 vs other pneumonia, without pediatric images; Markdown + JSON + PNG plots.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -20,6 +21,7 @@ interface Options {
   data: string;
   split: Split | 'all';
   out?: string;
+  negatives: string;
   json: boolean;
   updateCard: boolean;
   quiet: boolean;
@@ -38,6 +40,11 @@ const program = new Command()
     new Option('--split <name>', 'split to score when the data has splits')
       .choices(['train', 'val', 'test', 'all'])
       .default('test'),
+  )
+  .option(
+    '--negatives <dir>',
+    'non-chest-X-ray images (manifest.csv: file,kind) for the gate figures',
+    path.resolve('../shared/data/negatives'),
   )
   .option('--out <dir>', 'report folder (default: reports/<model version>)')
   .option('--json', 'print one JSON object with the overall metrics (auc, auc_ci, sensitivity, ...)', false)
@@ -62,6 +69,7 @@ async function run(o: Options): Promise<void> {
       data: path.resolve(o.data),
       split: o.split,
       outDir: undefined,
+      negatives: existsSync(o.negatives) ? path.resolve(o.negatives) : undefined,
       backend: config.backend,
       onProgress: (done, total) => {
         if (bar === undefined) return;

@@ -6,7 +6,10 @@ import { checkModelMatchesCard, loadModel } from '../model/io.js';
 import { calibrate } from '../model/calibration.js';
 import { preprocess, type ModelInput } from '../image/preprocess.js';
 import type { DecodeLimits } from '../image/decode.js';
-import type { ClassifyResult } from '../core/result.js';
+import type { ClassifyResult, Heatmap, RefusalReason, Timings } from '../core/result.js';
+import { createExplainer, type Explainer } from '../explain/gradcam.js';
+import { renderOverlay } from '../explain/overlay.js';
+import { loadGate, type Gate } from '../gate/gate.js';
 
 export interface EngineOptions {
   modelDir: string;
@@ -18,15 +21,26 @@ export interface ClassifyOptions {
   explain?: boolean;
 }
 
+/** One image's model outputs: raw probability, penultimate features, and the Grad-CAM map. */
+export interface Analysis {
+  rawProbability: number;
+  features: Float32Array;
+  cam: Float32Array;
+  camSize: [number, number];
+}
+
 /**
- * The model in this thread: loads once, warms up once, and answers synchronously per call. The
- * classifier runs one engine per worker thread; evaluation uses one directly.
+ * The model in this thread: loads once, warms up once, and answers per call. The classifier runs
+ * one engine per worker thread; training and evaluation use one directly.
  */
 export interface Engine {
   readonly card: ModelCard;
   readonly backend: BackendName;
+  readonly gate: Gate | undefined;
   /** Calibrated probabilities for ready-made inputs (one forward pass per batch). */
   predict(inputs: readonly ModelInput[]): Promise<number[]>;
+  /** Raw probability, features and (optionally) the map for one input. */
+  analyse(input: ModelInput, withMap: boolean): Promise<Analysis>;
   classify(bytes: Uint8Array, options?: ClassifyOptions): Promise<ClassifyResult>;
   dispose(): void;
 }
@@ -37,41 +51,97 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const model = await loadModel(options.modelDir);
   checkModelMatchesCard(model, card);
   const size = card.preprocessing.size;
+  const explainer: Explainer | undefined =
+    card.explainLayer === undefined ? undefined : createExplainer(model, card.explainLayer);
+  const gate = card.gate === undefined ? undefined : await loadGate(options.modelDir, card.gate);
 
-  const forward = (inputs: readonly ModelInput[]): Promise<number[]> => {
+  const toTensor = (inputs: readonly ModelInput[]) => {
     const batch = new Float32Array(inputs.length * size * size);
     inputs.forEach((input, i) => batch.set(input.data, i * size * size));
-    const output = tf.tidy(
-      () => model.predict(tf.tensor4d(batch, [inputs.length, size, size, 1])) as tfTypes.Tensor,
-    );
-    return output.data().then((values) => {
-      output.dispose();
-      return Array.from(values, (p) => calibrate(p, card.calibration));
-    });
+    return tf.tensor4d(batch, [inputs.length, size, size, 1]);
+  };
+
+  const predict = async (inputs: readonly ModelInput[]): Promise<number[]> => {
+    const output = tf.tidy(() => model.predict(toTensor(inputs)) as tfTypes.Tensor);
+    const values = await output.data();
+    output.dispose();
+    return Array.from(values, (p) => calibrate(p, card.calibration));
+  };
+
+  const analyse = async (input: ModelInput, withMap: boolean): Promise<Analysis> => {
+    if (explainer === undefined) {
+      const [p = Number.NaN] = await predict([input]);
+      return { rawProbability: p, features: new Float32Array(), cam: new Float32Array(), camSize: [0, 0] };
+    }
+    const x = toTensor([input]);
+    try {
+      const r = await explainer.run(x, withMap);
+      return { rawProbability: r.probability, features: r.features, cam: r.cam, camSize: r.camSize };
+    } finally {
+      x.dispose();
+    }
   };
 
   // Warm-up: the first call compiles kernels and allocates; do it before any user waits on it.
-  await forward([
-    { data: new Float32Array(size * size), size, region: { left: 0, top: 0, width: 1, height: 1 } },
-  ]);
+  const blank: ModelInput = {
+    data: new Float32Array(size * size),
+    size,
+    region: { left: 0, top: 0, width: 1, height: 1 },
+  };
+  await predict([blank]);
+  if (explainer !== undefined) await analyse(blank, true);
 
   return {
     card,
     backend,
-    predict: forward,
+    gate,
+    predict,
+    analyse,
     async classify(bytes, opts = {}) {
       const t0 = performance.now();
       const prepared = await preprocess(bytes, card.preprocessing, opts.limits);
       const t1 = performance.now();
-      const [probability = Number.NaN] = await forward([prepared.input]);
+      const timings = (t2: number, t3: number): Timings => ({
+        preprocessMs: t1 - t0,
+        inferenceMs: t2 - t1,
+        explainMs: t3 - t2,
+        totalMs: t3 - t0,
+      });
+      const refuse = (reason: RefusalReason, t2: number): ClassifyResult => ({
+        accepted: false,
+        reason,
+        modelVersion: card.version,
+        timings: timings(t2, t2),
+      });
+
+      const imageRefusal = gate?.checkImage(prepared.decoded);
+      if (imageRefusal !== undefined) return refuse(imageRefusal, t1);
+
+      const explain = (opts.explain ?? false) && explainer !== undefined;
+      const analysis = await analyse(prepared.input, explain);
       const t2 = performance.now();
+      const featureRefusal = gate?.checkFeatures(analysis.features);
+      if (featureRefusal !== undefined) return refuse(featureRefusal, t2);
+
+      const probability = calibrate(analysis.rawProbability, card.calibration);
+      let heatmap: Heatmap | undefined;
+      if (explain && analysis.cam.length > 0) {
+        heatmap = await renderOverlay(
+          prepared.decoded,
+          analysis.cam,
+          analysis.camSize,
+          prepared.input.region,
+        );
+      }
+      const t3 = performance.now();
       return {
         accepted: true,
         probability,
         label: probability >= card.threshold ? 'covid' : 'not_covid',
         threshold: card.threshold,
         modelVersion: card.version,
-        timings: { preprocessMs: t1 - t0, inferenceMs: t2 - t1, explainMs: 0, totalMs: t2 - t0 },
+        ...(heatmap === undefined ? {} : { heatmap }),
+        timings: timings(t2, t3),
       };
     },
     dispose() {

@@ -7,6 +7,7 @@ import { prepareInputs } from '../training/inputs.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
+import { evaluateGate, type GateEvaluation } from './gate-eval.js';
 
 export interface EvaluationRequest {
   modelDir: string;
@@ -17,6 +18,8 @@ export interface EvaluationRequest {
   seed?: number;
   backend?: BackendName | undefined;
   onProgress?: (done: number, total: number) => void;
+  /** Folder of non-chest-X-ray images (manifest.csv with file,kind) to measure the gate on. */
+  negatives?: string | undefined;
 }
 
 export interface SubsetReport extends EvaluationReport {
@@ -35,6 +38,8 @@ export interface FullEvaluation {
   /** Without the pediatric images (all of them are non-COVID, from one collection). */
   withoutPediatric: SubsetReport | null;
   skipped: { file: string; code: string }[];
+  /** The chest-X-ray gate: acceptance of these X-rays, rejection of the negatives per kind. */
+  gate?: GateEvaluation;
   /** Every scored image with its calibrated probability (left out of the JSON file). */
   scored: { sample: Sample; probability: number }[];
   files?: { report: string; json: string; plots: string[] };
@@ -81,6 +86,12 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
       skipped,
       scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
     };
+    if (engine.gate !== undefined)
+      result.gate = await evaluateGate(
+        engine,
+        kept.map((s) => s.file),
+        req.negatives,
+      );
     if (req.outDir !== undefined) result.files = await writeEvaluationFiles(req.outDir, result, req.modelDir);
     return result;
   } finally {
@@ -193,8 +204,27 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
     ...plots.map((p) => `![${p}](${p})`),
     '',
   ];
+  if (r.gate !== undefined) lines.push(...gateLines(r.gate));
   if (r.skipped.length > 0) lines.push(`Skipped ${r.skipped.length} unreadable image(s).`, '');
   return lines.join('\n');
+}
+
+function gateLines(g: GateEvaluation): string[] {
+  const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
+  const lines = [
+    '## Chest X-ray gate',
+    '',
+    `Accepted ${g.xrayAcceptance.count} of ${g.xrayAcceptance.n} X-rays of this split (${pct(g.xrayAcceptance.rate)}; target >= 99%).`,
+    '',
+  ];
+  if (g.negativeRejection !== undefined) {
+    lines.push('| negatives (not frontal chest X-rays) | n | rejected | rate |', '|---|---:|---:|---:|');
+    for (const [kind, v] of Object.entries(g.negativeRejection.perKind))
+      lines.push(`| ${kind} | ${v.n} | ${v.count} | ${pct(v.rate)} |`);
+    const o = g.negativeRejection.overall;
+    lines.push(`| **all** | ${o.n} | ${o.count} | ${pct(o.rate)} |`, '', 'Target: >= 95% rejected.', '');
+  }
+  return lines;
 }
 
 /** Writes the evaluation's figures into the model's card (the card is never edited by hand). */
@@ -219,6 +249,7 @@ export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluati
     perSource: Object.fromEntries(Object.entries(r.perSource).map(([k, v]) => [k, summary(v)])),
     covidVsPneumonia: r.covidVsPneumonia === null ? null : summary(r.covidVsPneumonia),
     withoutPediatric: r.withoutPediatric === null ? null : summary(r.withoutPediatric),
+    ...(r.gate === undefined ? {} : { gate: r.gate }),
   };
   await writeCard(modelDir, card);
 }

@@ -25,7 +25,11 @@ export interface DecodedImage {
   sourceWidth: number;
   sourceHeight: number;
   format: string;
-  /** Mean per-pixel chroma, 0 (grey) .. 1 (fully saturated): colour photos score high. */
+  /**
+   * Spread of colour across the picture (Hasler & Süsstrunk's opponent-channel deviation, / 255):
+   * 0 for grey, high for colour photos; a uniform colour cast (a film photographed on a warm light
+   * box) barely raises it, because it shifts the mean, not the spread.
+   */
   colourfulness: number;
 }
 
@@ -134,7 +138,7 @@ async function fromRaw(
   };
 }
 
-/** Luma (Rec. 709, as libvips' b-w) and mean chroma in one pass over sRGB pixels. */
+/** Luma (Rec. 709, as libvips' b-w) and colourfulness in one pass over sRGB pixels. */
 function toGrey(
   rgb: Buffer,
   width: number,
@@ -143,15 +147,26 @@ function toGrey(
 ): { data: Uint8Array; colourfulness: number } {
   const n = width * height;
   const out = new Uint8Array(n);
-  let chroma = 0;
+  let sumRg = 0;
+  let sumYb = 0;
+  let sqRg = 0;
+  let sqYb = 0;
   for (let i = 0, j = 0; i < n; i++, j += channels) {
     const r = rgb[j] ?? 0;
     const g = channels >= 3 ? (rgb[j + 1] ?? 0) : r;
     const b = channels >= 3 ? (rgb[j + 2] ?? 0) : r;
     out[i] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b);
-    chroma += Math.max(r, g, b) - Math.min(r, g, b);
+    const rg = r - g;
+    const yb = 0.5 * (r + g) - b;
+    sumRg += rg;
+    sumYb += yb;
+    sqRg += rg * rg;
+    sqYb += yb * yb;
   }
-  return { data: out, colourfulness: n === 0 ? 0 : chroma / n / 255 };
+  if (n === 0) return { data: out, colourfulness: 0 };
+  const varRg = Math.max(0, sqRg / n - (sumRg / n) ** 2);
+  const varYb = Math.max(0, sqYb / n - (sumYb / n) ** 2);
+  return { data: out, colourfulness: Math.sqrt(varRg + varYb) / 255 };
 }
 
 function looksLikeVector(bytes: Uint8Array): boolean {

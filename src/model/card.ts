@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { XrayError } from '../core/errors.js';
+import { gateSettingsSchema } from '../gate/gate.js';
 
 /** How image bytes become the model's input. The one preprocessing function reads only this. */
 export const preprocessingSchema = z.object({
@@ -48,6 +49,8 @@ export const cardSchema = z.looseObject({
   thresholdRule: z.string(),
   /** Layer whose activations Grad-CAM explains (the last convolutional block). */
   explainLayer: z.string().optional(),
+  /** The "is this a frontal chest X-ray?" gate; absent in models trained before it existed. */
+  gate: gateSettingsSchema.optional(),
   intendedUse: z.string(),
   limitations: z.array(z.string()),
   disclaimer: z.string(),

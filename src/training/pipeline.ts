@@ -11,6 +11,8 @@ import { calibrate } from '../model/calibration.js';
 import { loadDataset, type Sample } from './datasets.js';
 import { removeCrossSplitDuplicates, splitByPatient, splitCounts } from './split.js';
 import { prepareInputs } from './inputs.js';
+import { extractFeatures, fitGate } from '../gate/fit.js';
+import { writeGateStats } from '../gate/gate.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
 import { DEFAULT_AUGMENT } from './augment.js';
 import type { SourceBalance } from './sampler.js';
@@ -148,6 +150,12 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   const newValAuc = auc(valLabels, result.valProbabilities);
   const valAtThreshold = thresholdMetrics(valLabels, calibrated, threshold);
 
+  // The "is this a chest X-ray?" gate, on the same model's features.
+  const gate = fitGate(
+    await extractFeatures(model, preparedTrain.inputs, req.preprocessing.size),
+    await extractFeatures(model, preparedVal.inputs, req.preprocessing.size),
+  );
+
   const version = `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-')}-${req.architecture}`;
   const card: ModelCard = {
     ...draftCard({
@@ -158,6 +166,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       thresholdRule: `highest threshold with sensitivity >= ${TARGET_SENSITIVITY} on the calibrated validation split`,
       calibration,
     }),
+    gate: gate.settings,
     data: {
       description: `${dataset.layout} layout; split by patient (seed ${req.seed}), stratified by source and label`,
       sources: [...new Set(samples.map((s) => s.source))].sort(),
@@ -186,6 +195,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   const staged = `${req.modelDir.replace(/\/+$/, '')}.staging-${version}`;
   await fs.rm(staged, { recursive: true, force: true });
   await writeModelDir(staged, model, card);
+  await writeGateStats(staged, gate.stats);
   model.dispose();
   tf.disposeVariables();
 
