@@ -91,6 +91,7 @@ export const configSchema = z
     WEB_ENABLED: boolean(false),
     WEB_HOST: optionalString.transform((v) => v ?? '127.0.0.1'),
     WEB_PORT: intIn(0, 65_535, 3000),
+    WEB_TRUST_PROXY: optionalString,
   })
   .superRefine((c, ctx) => {
     if (c.TELEGRAM_WEBHOOK_URL !== undefined && c.TELEGRAM_WEBHOOK_SECRET === undefined) {
@@ -145,7 +146,13 @@ export const configSchema = z
             apiUrl: c.DISCORD_API_URL ?? 'https://discord.com/api',
             attachmentHosts: c.DISCORD_ATTACHMENT_HOSTS,
           },
-    web: { enabled: c.WEB_ENABLED, host: c.WEB_HOST, port: c.WEB_PORT },
+    web: {
+      enabled: c.WEB_ENABLED,
+      host: c.WEB_HOST,
+      port: c.WEB_PORT,
+      /** Addresses of trusted reverse proxies (comma-separated), for client IPs in X-Forwarded-For. */
+      trustProxy: c.WEB_TRUST_PROXY,
+    },
   }));
 
 type DeepReadonly<T> = T extends (infer U)[]

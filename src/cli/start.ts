@@ -107,7 +107,8 @@ async function startDiscord(deps: AdapterDeps): Promise<Running> {
 
 async function startWeb(deps: AdapterDeps): Promise<Running> {
   const { createWebServer } = await import('../../adapters/web/index.js');
-  const web = createWebServer(deps);
+  const trustProxy = deps.config.web.trustProxy;
+  const web = createWebServer({ ...deps, ...(trustProxy === undefined ? {} : { trustProxy }) });
   const address = await web.start();
   const bots = deps.config.telegram === undefined && deps.config.discord === undefined;
   deps.logger.info(
