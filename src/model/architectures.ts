@@ -48,7 +48,8 @@ export function defaultCnn(size = 128, options: { filters?: number[]; dropout?: 
         kernelInitializer: tf.initializers.heNormal({ seed: seed + i }),
       })
       .apply(x) as tfTypes.SymbolicTensor;
-    x = tf.layers.batchNormalization().apply(x) as tfTypes.SymbolicTensor;
+    // Momentum 0.9, not 0.99: with a few hundred steps per run the moving statistics must settle fast.
+    x = tf.layers.batchNormalization({ momentum: 0.9 }).apply(x) as tfTypes.SymbolicTensor;
     x = tf.layers.activation({ activation: 'relu', ...(last ? { name: EXPLAIN_LAYER } : {}) }).apply(x) as tfTypes.SymbolicTensor;
     if (!last) x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tfTypes.SymbolicTensor;
   });

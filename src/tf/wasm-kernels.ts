@@ -323,9 +323,11 @@ function routeToMax2x2(
       const d = a + W * C;
       const e = d + C;
       for (let ch = 0; ch < C; ch++, o++) {
-        // Strict > keeps the first maximum in row-major window order, as tfjs does.
-        let arg = a + ch;
-        let best = x[arg]!;
+        // Strict > from -Infinity keeps the first maximum in row-major window order and
+        // skips windows of NaN / -Infinity, as the CPU backend does.
+        let arg = -1;
+        let best = -Infinity;
+        if (x[a + ch]! > best) best = x[(arg = a + ch)]!;
         if (x[b + ch]! > best) best = x[(arg = b + ch)]!;
         if (x[d + ch]! > best) best = x[(arg = d + ch)]!;
         if (x[e + ch]! > best) arg = e + ch;
@@ -333,7 +335,7 @@ function routeToMax2x2(
         dx[b + ch] = 0;
         dx[d + ch] = 0;
         dx[e + ch] = 0;
-        dx[arg] = dy[o]!;
+        if (arg >= 0) dx[arg] = dy[o]!;
       }
     }
   }
@@ -443,9 +445,9 @@ function reduceLeading({ inputs, backend, attrs }: KernelArgs, average: boolean)
   const k = axes.length;
   const leading = k > 0 && k < x.shape.length && axes.every((a, i) => a === i);
   const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
-  if (x.dtype !== 'float32' || !leading || rows === 0) return undefined;
   const kept = x.shape.slice(k);
   const cols = tf.util.sizeFromShape(kept);
+  if (x.dtype !== 'float32' || !leading || rows * cols === 0) return undefined;
   const block = rows & -rows;
   const temps = new Temps(backend, [x]);
   const blocks =

@@ -19,7 +19,7 @@ import type { SourceBalance } from './sampler.js';
 
 /** The preprocessing of our default model; `--seed-baseline` uses the seed's 64 px instead. */
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
-  size: 128,
+  size: 96,
   channels: 1,
   crop: 0.9,
   fit: 'fill',
