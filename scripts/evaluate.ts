@@ -22,6 +22,7 @@ interface Options {
   split: Split | 'all';
   out?: string;
   negatives: string;
+  source?: string[];
   json: boolean;
   updateCard: boolean;
   quiet: boolean;
@@ -69,6 +70,7 @@ async function run(o: Options): Promise<void> {
       data: path.resolve(o.data),
       split: o.split,
       outDir: undefined,
+      sources: o.source,
       negatives: existsSync(o.negatives) ? path.resolve(o.negatives) : undefined,
       backend: config.backend,
       onProgress: (done, total) => {

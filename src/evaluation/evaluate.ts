@@ -7,7 +7,9 @@ import { prepareInputs } from '../training/inputs.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
+import { BASE_LIMITATIONS } from '../model/card-text.js';
 import { evaluateGate, type GateEvaluation } from './gate-eval.js';
+import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
 
 export interface EvaluationRequest {
   modelDir: string;
@@ -18,6 +20,8 @@ export interface EvaluationRequest {
   seed?: number;
   backend?: BackendName | undefined;
   onProgress?: (done: number, total: number) => void;
+  /** Only these sources (e.g. the collection left out of training). */
+  sources?: readonly string[] | undefined;
   /** Folder of non-chest-X-ray images (manifest.csv with file,kind) to measure the gate on. */
   negatives?: string | undefined;
 }
@@ -40,6 +44,8 @@ export interface FullEvaluation {
   skipped: { file: string; code: string }[];
   /** The chest-X-ray gate: acceptance of these X-rays, rejection of the negatives per kind. */
   gate?: GateEvaluation;
+  /** Share of heatmap mass outside the thorax: the shortcut made visible. */
+  heatmap?: HeatmapShortcutReport;
   /** Every scored image with its calibrated probability (left out of the JSON file). */
   scored: { sample: Sample; probability: number }[];
   files?: { report: string; json: string; plots: string[] };
@@ -86,6 +92,8 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
       skipped,
       scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
     };
+    const heatmap = await heatmapShortcut(engine, kept);
+    if (heatmap !== null) result.heatmap = heatmap;
     if (engine.gate !== undefined)
       result.gate = await evaluateGate(
         engine,
@@ -204,6 +212,16 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
     ...plots.map((p) => `![${p}](${p})`),
     '',
   ];
+  if (r.heatmap !== undefined) {
+    lines.push(
+      '## Where the model looks',
+      '',
+      `Mean share of Grad-CAM mass outside the thorax: ${fmt(r.heatmap.meanOutside)} (n ${r.heatmap.n}; ${r.heatmap.method}).`,
+      '',
+      ...Object.entries(r.heatmap.perSource).map(([k, v]) => `- ${k}: ${fmt(v.meanOutside)} (n ${v.n})`),
+      '',
+    );
+  }
   if (r.gate !== undefined) lines.push(...gateLines(r.gate));
   if (r.skipped.length > 0) lines.push(`Skipped ${r.skipped.length} unreadable image(s).`, '');
   return lines.join('\n');
@@ -250,6 +268,38 @@ export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluati
     covidVsPneumonia: r.covidVsPneumonia === null ? null : summary(r.covidVsPneumonia),
     withoutPediatric: r.withoutPediatric === null ? null : summary(r.withoutPediatric),
     ...(r.gate === undefined ? {} : { gate: r.gate }),
+    ...(r.heatmap === undefined ? {} : { heatmapOutsideThorax: r.heatmap }),
   };
+  card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
   await writeCard(modelDir, card);
+}
+
+/** Plain sentences from the measured figures, so the card's limits say what was actually seen. */
+export function measuredLimitations(r: FullEvaluation): string[] {
+  const out: string[] = [];
+  if (r.covidVsPneumonia?.auc != null) {
+    out.push(
+      `Measured: telling COVID-19 from other pneumonia on the ${r.split} split, AUC ${fmt(r.covidVsPneumonia.auc)} (n ${r.covidVsPneumonia.n}), against ${fmt(r.overall.auc)} for all images.`,
+    );
+  }
+  for (const [source, m] of Object.entries(r.perSource)) {
+    if (m.auc !== null && m.positives > 0 && m.positives < m.n) {
+      out.push(
+        `Measured: within ${source}, where both labels come from the same collection, AUC ${fmt(m.auc)}, specificity ${fmt(m.specificity)} (n ${m.n}).`,
+      );
+    }
+  }
+  if (r.heatmap !== undefined) {
+    out.push(`Measured: on average ${fmt(r.heatmap.meanOutside * 100, 0)}% of the heatmap mass falls outside a central thorax box.`);
+  }
+  const g = r.gate;
+  if (g !== undefined) {
+    const neg = g.negativeRejection;
+    out.push(
+      `Gate trade-off: it accepted ${g.xrayAcceptance.count} of ${g.xrayAcceptance.n} real X-rays` +
+        (neg === undefined ? '' : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
+        '; a stricter gate would refuse more real X-rays, which is worse than no gate.',
+    );
+  }
+  return out;
 }
