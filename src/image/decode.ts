@@ -125,6 +125,7 @@ async function fromRaw(
   checkMinimumSize(width, height);
   const { data: out, info } = await sharp(data, { raw: { width, height, channels: 1 } })
     .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
+    .extractChannel(0) // 1-band raw input comes back as 3 bands otherwise
     .raw()
     .toBuffer({ resolveWithObject: true });
   return {

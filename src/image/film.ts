@@ -1,8 +1,9 @@
 /**
  * Finds the film or screen in a phone photo of an X-ray: the largest roughly rectangular region,
- * clearly smaller than the picture, bounded by straight edges (a light box, a film, a monitor).
- * Returns null when the picture already is the X-ray. Works on a small copy (<= 128 px) of the
- * grey working copy, so it takes a few milliseconds.
+ * clearly smaller than the picture, bounded by straight edges (a light box, a film, a monitor),
+ * and inside it the X-ray itself when it sits on a plain panel, bezel or viewer background.
+ * Returns null when the picture already is the X-ray. Pure, and fast: it works on small copies
+ * (<= 256 px) of the grey working copy.
  */
 import type { DecodedImage } from './decode.js';
 
@@ -18,77 +19,133 @@ export interface Corner {
   y: number;
 }
 
-/** What was found, in working-copy pixels, with the evidence (for measurement and overlays). */
+export type Quad = [Corner, Corner, Corner, Corner];
+
+/** What was found, in working-copy pixels. */
 export interface FilmDetection {
   /** The largest upright box inside the found quadrilateral: what to crop to. */
   box: FilmBox;
-  /** Corners clockwise from top-left. */
-  quad: [Corner, Corner, Corner, Corner];
-  /** Share of the picture the quadrilateral covers. */
+  /** The found outline, corners clockwise from top-left. */
+  quad: Quad;
+  /** Share of the picture inside the outline. */
   areaFraction: number;
-  /** How many nested regions were followed (light box -> film). */
+  /** 1: the outermost outline; 2+: outlines followed inwards (light box -> film). */
   depth: number;
 }
 
-/** Side of the small copy the search runs on. */
-const SEARCH_SIDE = 128;
-/** A region must cover at most this share of the picture (else the picture is the X-ray). */
-const MAX_AREA = 0.82;
-/** ...and at least this much: smaller things are labels, markers, pacemakers. */
-const MIN_AREA = 0.12;
-/** Region area / quadrilateral area: a rectangle seen at a slant fills its corner quad. */
-const FILL_RANGE: readonly [number, number] = [0.9, 1.1];
-/** Mean distance (small-copy px) of each side's boundary from a straight line. */
-const MAX_SIDE_WOBBLE = 1.1;
-/** A nested region (film on a light box) must be this big a share of its parent. */
-const MIN_NESTED_SHARE = 0.35;
+export interface DetectFilmOptions {
+  /** Receives a line per decision, for tuning. */
+  trace?: (line: string) => void;
+}
+
+/** Side of the copy the outer outline is searched on (coarse: flood fills and line fits). */
+const COARSE_SIDE = 128;
+/** Side of the copy the nested outlines are searched on (light box margins are a few % wide). */
+const FINE_SIDE = 256;
+/** Weakest edge (grey levels per pixel, Sobel / 8) that counts as an edge: below is sensor noise. */
+const EDGE_FLOOR = 4;
+
+interface SizeRule {
+  /** Smallest and largest share of the picture the outline may enclose. */
+  minShare: number;
+  maxShare: number;
+  /** At least two sides must keep this margin (share of the picture's side) from its border. */
+  margin: number;
+}
+
+/**
+ * Clearly smaller than the picture (else the picture is the X-ray), but not tiny (labels,
+ * markers, pacemakers).
+ */
+const OUTER: SizeRule = { minShare: 0.12, maxShare: 0.82, margin: 0.025 };
+/** Share of the region an outline must fill (a film has no bites taken out of it). */
+const MIN_FILL = 0.9;
+/** Steepest side accepted (about 14 degrees): beyond a hand-held photo's usual slant. */
+const MAX_SLOPE = 0.25;
+const SLOPE_STEPS = 20;
+/** Outline points within this distance (coarse px) of a side's line are on it. */
+const INLIER_PX = 1.5;
+/** Each side's line must be followed by the outline (or an edge) along this share of it. */
+const MIN_SIDE_SUPPORT = 0.7;
+
+/** Levels followed inwards (frame -> light box panel -> film; bezel -> screen -> X-ray). */
+const MAX_NESTING = 3;
+/** A nested outline encloses this share of its parent. */
+const NESTED = { minShare: 0.35, maxShare: 0.97 };
+/** Nested edge lines: gradient this many times the interior's median, and at least this much. */
+const NESTED_EDGE_FACTOR = 4;
+const NESTED_EDGE_FLOOR = 8;
+/** Share of a line's middle part that must be edge for the line to be an edge. */
+const LINE_SUPPORT = 0.7;
+/** How far in (share of the side) a nested outline may lie. */
+const MAX_INSET = 0.3;
+/** Mean gradient between the outlines must stay below this share of the one inside the inner one. */
+const PLAIN_RING = 0.5;
 
 /** The region to crop to when the picture is a photo of a film or screen, else null. */
 export function findFilm(decoded: DecodedImage): FilmBox | null {
   return detectFilm(decoded)?.box ?? null;
 }
 
-export function detectFilm(decoded: DecodedImage): FilmDetection | null {
-  const small = downscale(decoded, SEARCH_SIDE);
-  const outer = findRegion(small, { left: 0, top: 0, width: small.width, height: small.height }, MIN_AREA);
+export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {}): FilmDetection | null {
+  const trace = options.trace;
+  const fine = areaAverage(decoded.data, decoded.width, decoded.height, FINE_SIDE);
+  const coarse = withEdges(areaAverage(fine.grey, fine.width, fine.height, COARSE_SIDE));
+  const outer = findOutline(coarse, trace);
   if (outer === null) return null;
-  let found = outer;
+  const toFine = fine.width / coarse.width;
+  let quad = outer.map((p) => ({ x: p.x * toFine, y: p.y * toFine })) as Quad;
+  // The outer outline comes from a thickened edge mask and lies about a coarse pixel outside the
+  // edge; nested outlines lie on their edge.
+  let inset = Math.ceil(toFine);
   let depth = 1;
-  // A light box around a film, or a viewer's black background around the X-ray: look inside once.
-  const inner = findRegion(small, innerBox(outer.quad, 1), MIN_NESTED_SHARE);
-  if (inner !== null && flatRing(small, outer, inner)) {
-    found = inner;
-    depth = 2;
+  for (let level = 0; level < MAX_NESTING; level++) {
+    const inner = findInner(fine, quad, trace);
+    if (inner === null) break;
+    quad = inner;
+    inset = 1;
+    depth++;
   }
-  const sx = decoded.width / small.width;
-  const sy = decoded.height / small.height;
-  const box = innerBox(found.quad, 1);
-  const full: FilmBox = {
-    left: Math.round(box.left * sx),
-    top: Math.round(box.top * sy),
-    width: Math.round(box.width * sx),
-    height: Math.round(box.height * sy),
-  };
-  full.width = Math.min(full.width, decoded.width - full.left);
-  full.height = Math.min(full.height, decoded.height - full.top);
+  const box = innerBox(quad, inset);
+  const sx = decoded.width / fine.width;
+  const sy = decoded.height / fine.height;
+  const left = Math.max(0, Math.round(box.left * sx));
+  const top = Math.max(0, Math.round(box.top * sy));
   return {
-    box: full,
-    quad: found.quad.map((p) => ({ x: p.x * sx, y: p.y * sy })) as FilmDetection['quad'],
-    areaFraction: found.area / (small.width * small.height),
+    box: {
+      left,
+      top,
+      width: Math.min(decoded.width - left, Math.round(box.width * sx)),
+      height: Math.min(decoded.height - top, Math.round(box.height * sy)),
+    },
+    quad: quad.map((p) => ({ x: p.x * sx, y: p.y * sy })) as Quad,
+    areaFraction: polygonArea(quad) / (fine.width * fine.height),
     depth,
   };
 }
 
+/** A copy of `image` cut to `box` (e.g. to the film), for `toModelInput`. */
+export function cropDecoded(image: DecodedImage, box: FilmBox): DecodedImage {
+  const data = new Uint8Array(box.width * box.height);
+  for (let y = 0; y < box.height; y++) {
+    const from = (box.top + y) * image.width + box.left;
+    data.set(image.data.subarray(from, from + box.width), y * box.width);
+  }
+  return { ...image, data, width: box.width, height: box.height };
+}
+
 // ---------------------------------------------------------------------------------------------
-// Small copy and edges
+// Small copies
 // ---------------------------------------------------------------------------------------------
 
-interface Grid {
+interface Grey {
   width: number;
   height: number;
-  /** Grey levels, smoothed. */
   grey: Float32Array;
-  /** Gradient magnitude (Sobel). */
+}
+
+interface Grid extends Grey {
+  /** Gradient magnitude (Sobel / 8) of the smoothed grey levels. */
   edge: Float32Array;
 }
 
@@ -99,139 +156,103 @@ interface Rect {
   height: number;
 }
 
-/** Area-average to at most `side` px, a 3x3 blur against sensor noise, then Sobel. */
-function downscale(image: DecodedImage, side: number): Grid {
-  const scale = Math.min(1, side / Math.max(image.width, image.height));
-  const width = Math.max(3, Math.round(image.width * scale));
-  const height = Math.max(3, Math.round(image.height * scale));
-  const sums = new Float32Array(width * height);
-  const counts = new Uint32Array(width * height);
-  const column = new Uint32Array(image.width);
-  for (let x = 0; x < image.width; x++)
-    column[x] = Math.min(width - 1, Math.floor((x * width) / image.width));
-  for (let y = 0; y < image.height; y++) {
-    const row = Math.min(height - 1, Math.floor((y * height) / image.height)) * width;
-    const src = y * image.width;
-    for (let x = 0; x < image.width; x++) {
+/** Area average down to at most `side` px (never up). */
+function areaAverage(data: ArrayLike<number>, width: number, height: number, side: number): Grey {
+  const scale = Math.min(1, side / Math.max(width, height));
+  const w = Math.max(3, Math.round(width * scale));
+  const h = Math.max(3, Math.round(height * scale));
+  const sums = new Float32Array(w * h);
+  const counts = new Uint32Array(w * h);
+  const column = new Uint32Array(width);
+  for (let x = 0; x < width; x++) column[x] = Math.min(w - 1, Math.floor((x * w) / width));
+  for (let y = 0; y < height; y++) {
+    const row = Math.min(h - 1, Math.floor((y * h) / height)) * w;
+    const src = y * width;
+    for (let x = 0; x < width; x++) {
       const t = row + (column[x] ?? 0);
-      sums[t] = (sums[t] ?? 0) + (image.data[src + x] ?? 0);
+      sums[t] = (sums[t] ?? 0) + (data[src + x] ?? 0);
       counts[t] = (counts[t] ?? 0) + 1;
     }
   }
   for (let i = 0; i < sums.length; i++) sums[i] = (sums[i] ?? 0) / Math.max(1, counts[i] ?? 1);
-  const grey = boxBlur(sums, width, height);
-  return { width, height, grey, edge: sobel(grey, width, height) };
+  return { width: w, height: h, grey: sums };
 }
 
-function boxBlur(src: Float32Array, width: number, height: number): Float32Array {
-  const out = new Float32Array(src.length);
+/** A 3x3 blur against sensor noise and JPEG blocks, then Sobel. */
+function withEdges(image: Grey): Grid {
+  const { width, height } = image;
+  const grey = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let sum = 0;
       let n = 0;
-      for (let dy = -1; dy <= 1; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx;
-          if (xx < 0 || xx >= width) continue;
-          sum += src[yy * width + xx] ?? 0;
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy++) {
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
+          sum += image.grey[yy * width + xx] ?? 0;
           n++;
         }
       }
-      out[y * width + x] = sum / n;
+      grey[y * width + x] = sum / n;
     }
   }
-  return out;
-}
-
-function sobel(g: Float32Array, width: number, height: number): Float32Array {
-  const out = new Float32Array(g.length);
+  const edge = new Float32Array(width * height);
   const at = (x: number, y: number) =>
-    g[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))] ?? 0;
+    grey[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))] ?? 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const gx =
-        at(x + 1, y - 1) +
-        2 * at(x + 1, y) +
-        at(x + 1, y + 1) -
-        at(x - 1, y - 1) -
-        2 * at(x - 1, y) -
-        at(x - 1, y + 1);
+        at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x - 1, y) - at(x - 1, y + 1);
       const gy =
-        at(x - 1, y + 1) +
-        2 * at(x, y + 1) +
-        at(x + 1, y + 1) -
-        at(x - 1, y - 1) -
-        2 * at(x, y - 1) -
-        at(x + 1, y - 1);
-      out[y * width + x] = Math.hypot(gx, gy) / 8;
+        at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x, y - 1) - at(x + 1, y - 1);
+      edge[y * width + x] = Math.hypot(gx, gy) / 8;
     }
   }
-  return out;
+  return { width, height, grey, edge };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Regions
+// The outer outline (coarse copy)
 // ---------------------------------------------------------------------------------------------
-
-interface Region {
-  quad: [Corner, Corner, Corner, Corner];
-  /** Pixels in the region (holes filled). */
-  area: number;
-  /** Quadrilateral area. */
-  quadArea: number;
-  /** Mean grey level inside. */
-  mean: number;
-}
 
 /**
- * The largest rectangle-like region inside `rect`, found two ways: enclosed by strong edges (a
- * frame, a bezel, a film's border against a light box), or brighter than its surroundings (Otsu).
- * `minShare` is the smallest accepted share of `rect`.
+ * The largest rectangle-like region of the picture, found two ways: enclosed by strong edges (a
+ * frame, a bezel, a film's border), at three edge thresholds, or brighter than its surroundings
+ * (Otsu). Each candidate must pass the shape and size checks; the largest wins.
  */
-function findRegion(grid: Grid, rect: Rect, minShare: number): Region | null {
-  if (rect.width < 8 || rect.height < 8) return null;
-  const masks: Uint8Array[] = [];
-  const edges = valuesIn(grid.edge, grid.width, rect).sort((a, b) => a - b);
+function findOutline(grid: Grid, trace?: (line: string) => void): Quad | null {
+  const edges = Float32Array.from(grid.edge).sort();
+  // The floor keeps flat pictures (no edges at all) from inventing some out of noise.
+  const thresholdAt = (q: number) => Math.max(EDGE_FLOOR, quantile(edges, q));
+  const candidates: { mask: Uint8Array; threshold: number }[] = [];
   for (const q of [0.7, 0.8, 0.9]) {
-    // The floor keeps flat pictures (no edges at all) from inventing some out of noise.
-    const threshold = Math.max(4, quantile(edges, q));
-    masks.push(enclosedBy(grid, rect, (i) => (grid.edge[i] ?? 0) > threshold, true));
+    const threshold = thresholdAt(q);
+    candidates.push({ mask: enclosedBy(grid, (i) => (grid.edge[i] ?? 0) > threshold, true), threshold });
   }
-  const greys = valuesIn(grid.grey, grid.width, rect);
-  const otsu = otsuThreshold(greys);
-  masks.push(enclosedBy(grid, rect, (i) => (grid.grey[i] ?? 0) > otsu, false));
+  const otsu = otsuThreshold(grid.grey);
+  candidates.push({ mask: enclosedBy(grid, (i) => (grid.grey[i] ?? 0) > otsu, false), threshold: thresholdAt(0.8) });
 
-  let best: Region | null = null;
-  for (const mask of masks) {
-    const region = describe(grid, rect, largestComponent(mask, rect.width, rect.height));
-    if (region === null || !acceptable(region, rect, minShare)) continue;
-    if (best === null || region.quadArea > best.quadArea) best = region;
+  let best: { quad: Quad; area: number } | null = null;
+  for (const { mask, threshold } of candidates) {
+    const region = describe(grid, largestComponent(mask, grid.width, grid.height), threshold, trace);
+    if (region === null || !acceptable(region, grid, trace)) continue;
+    if (best === null || region.quadArea > best.area) best = { quad: region.quad, area: region.quadArea };
   }
-  return best;
+  return best?.quad ?? null;
 }
 
 /**
- * Marks everything that cannot be reached from the border of `rect` without crossing a `wall`
- * pixel: the inside of closed outlines. Edge walls are thickened by one pixel to close small gaps.
+ * Marks everything that cannot be reached from the picture's border without crossing a `wall`
+ * pixel: the inside of closed outlines. Edge walls are thickened by a pixel to close small gaps.
  */
-function enclosedBy(grid: Grid, rect: Rect, wall: (i: number) => boolean, thicken: boolean): Uint8Array {
-  const { width: w, height: h } = rect;
+function enclosedBy(grid: Grid, wall: (i: number) => boolean, thicken: boolean): Uint8Array {
+  const { width: w, height: h } = grid;
   const blocked = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      if (!wall((rect.top + y) * grid.width + rect.left + x)) continue;
-      if (!thicken) {
-        blocked[y * w + x] = 1;
-        continue;
-      }
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx;
-          const yy = y + dy;
-          if (xx >= 0 && yy >= 0 && xx < w && yy < h) blocked[yy * w + xx] = 1;
-        }
+      if (!wall(y * w + x)) continue;
+      const r = thicken ? 1 : 0;
+      for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
+        for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) blocked[yy * w + xx] = 1;
       }
     }
   }
@@ -260,9 +281,8 @@ function enclosedBy(grid: Grid, rect: Rect, wall: (i: number) => boolean, thicke
     if (i >= w) push(i - w);
     if (i < (h - 1) * w) push(i + w);
   }
-  const inside = new Uint8Array(w * h);
-  for (let i = 0; i < inside.length; i++) inside[i] = outside[i] === 1 ? 0 : 1;
-  return inside;
+  for (let i = 0; i < outside.length; i++) outside[i] = outside[i] === 1 ? 0 : 1;
+  return outside;
 }
 
 /** The largest 4-connected component of `mask`, as a new mask. */
@@ -282,7 +302,9 @@ function largestComponent(mask: Uint8Array, w: number, h: number): Uint8Array {
     while (head < tail) {
       const i = queue[head++] ?? 0;
       const x = i % w;
-      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
+      // Neighbours left, right, up, down (-1 where there is none); no closures in this hot loop.
+      for (let n = 0; n < 4; n++) {
+        const j = n === 0 ? (x > 0 ? i - 1 : -1) : n === 1 ? (x < w - 1 ? i + 1 : -1) : n === 2 ? i - w : i + w;
         if (j < 0 || j >= mask.length || mask[j] !== 1 || label[j] !== 0) continue;
         label[j] = next;
         queue[tail++] = j;
@@ -299,129 +321,422 @@ function largestComponent(mask: Uint8Array, w: number, h: number): Uint8Array {
   return out;
 }
 
+/** A straight side: top/bottom `y = slope * x + offset`, left/right `x = slope * y + offset`. */
+interface Line {
+  slope: number;
+  offset: number;
+}
+
+interface Region {
+  quad: Quad;
+  /** Region pixels inside the quadrilateral. */
+  area: number;
+  quadArea: number;
+}
+
 /**
- * Corners (extremes along the diagonals), areas, and how straight each side is. Null when the
- * region is empty or a side wobbles like a body outline rather than a film's edge.
+ * Fits a straight line to each side of the region's outline (robustly: a film's border is straight
+ * even where clutter touches it), intersects them into corners, and checks that each side is
+ * really there: followed by the outline or by a strong edge along most of its length. A body's
+ * rounded outline fails this.
  */
-function describe(grid: Grid, rect: Rect, mask: Uint8Array): Region | null {
-  const { width: w, height: h } = rect;
-  let area = 0;
-  let sum = 0;
-  const top = new Int32Array(w).fill(-1);
-  const bottom = new Int32Array(w).fill(-1);
-  const left = new Int32Array(h).fill(-1);
-  const right = new Int32Array(h).fill(-1);
-  let tl = { x: 0, y: 0, v: Infinity };
-  let br = { x: 0, y: 0, v: -Infinity };
-  let tr = { x: 0, y: 0, v: -Infinity };
-  let bl = { x: 0, y: 0, v: -Infinity };
+function describe(grid: Grid, mask: Uint8Array, edgeThreshold: number, trace?: (line: string) => void): Region | null {
+  const { width: w, height: h } = grid;
+  const top = new Float32Array(w).fill(Number.NaN);
+  const bottom = new Float32Array(w).fill(Number.NaN);
+  const left = new Float32Array(h).fill(Number.NaN);
+  const right = new Float32Array(h).fill(Number.NaN);
+  let pixels = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (mask[y * w + x] !== 1) continue;
-      area++;
-      sum += grid.grey[(rect.top + y) * grid.width + rect.left + x] ?? 0;
-      if (top[x] === -1) top[x] = y;
-      bottom[x] = y;
-      if (left[y] === -1) left[y] = x;
-      right[y] = x;
-      if (x + y < tl.v) tl = { x, y, v: x + y };
-      if (x + y > br.v) br = { x, y, v: x + y };
-      if (x - y > tr.v) tr = { x, y, v: x - y };
-      if (y - x > bl.v) bl = { x, y, v: y - x };
+      pixels++;
+      if (Number.isNaN(top[x] ?? 0)) top[x] = y;
+      bottom[x] = y + 1;
+      if (Number.isNaN(left[y] ?? 0)) left[y] = x;
+      right[y] = x + 1;
     }
   }
-  if (area === 0) return null;
-  // Pixel corners: the region's outer corners, not its corner pixels' centres.
-  const quad: Region['quad'] = [
-    { x: tl.x, y: tl.y },
-    { x: tr.x + 1, y: tr.y },
-    { x: br.x + 1, y: br.y + 1 },
-    { x: bl.x, y: bl.y + 1 },
+  if (pixels < 16) return null;
+  const t = fitSide(top);
+  const r = fitSide(right);
+  const b = fitSide(bottom);
+  const l = fitSide(left);
+  if (t === null || r === null || b === null || l === null) return null;
+  const quad: Quad = [corner(t, l), corner(t, r), corner(b, r), corner(b, l)];
+  const quadArea = polygonArea(quad);
+  if (!(quadArea > 16) || !isConvexClockwise(quad)) return null;
+  const onEdge = (a: Corner, z: Corner) => edgeSupport(grid, a, z, edgeThreshold);
+  const supports = [
+    Math.max(outlineSupport(top, t, quad[0].x, quad[1].x), onEdge(quad[0], quad[1])),
+    Math.max(outlineSupport(right, r, quad[1].y, quad[2].y), onEdge(quad[1], quad[2])),
+    Math.max(outlineSupport(bottom, b, quad[3].x, quad[2].x), onEdge(quad[3], quad[2])),
+    Math.max(outlineSupport(left, l, quad[0].y, quad[3].y), onEdge(quad[0], quad[3])),
   ];
-  const sides = [
-    wobble(top, quad[0], quad[1], 'x'),
-    wobble(bottom, quad[3], quad[2], 'x', 1),
-    wobble(left, quad[0], quad[3], 'y'),
-    wobble(right, quad[1], quad[2], 'y', 1),
-  ];
-  if (sides.some((s) => s > MAX_SIDE_WOBBLE)) return null;
-  return {
-    quad: quad.map((p) => ({ x: p.x + rect.left, y: p.y + rect.top })) as Region['quad'],
-    area,
-    quadArea: polygonArea(quad),
-    mean: sum / area,
-  };
-}
-
-/**
- * Mean distance between a side's boundary (first/last region pixel per column or row, from
- * `extent`) and the straight line between its corners, over the middle 80% of the side.
- */
-function wobble(extent: Int32Array, a: Corner, b: Corner, along: 'x' | 'y', offset = 0): number {
-  const from = along === 'x' ? a.x : a.y;
-  const to = along === 'x' ? b.x : b.y;
-  const span = to - from;
-  if (span < 4) return Infinity;
-  let total = 0;
-  let n = 0;
-  for (let t = Math.ceil(from + 0.1 * span); t <= Math.floor(to - 0.1 * span); t++) {
-    const e = extent[t];
-    if (e === undefined || e < 0) return Infinity;
-    const f = (t + 0.5 - from) / span;
-    const line = along === 'x' ? a.y + f * (b.y - a.y) : a.x + f * (b.x - a.x);
-    total += Math.abs(e + offset - line);
-    n++;
+  trace?.(`outline ${formatQuad(quad)} side support ${supports.map((s) => s.toFixed(2)).join(' ')}`);
+  if (supports.some((s) => s < MIN_SIDE_SUPPORT)) return null;
+  let area = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (mask[y * w + x] === 1 && insideQuad(quad, x + 0.5, y + 0.5)) area++;
+    }
   }
-  return n === 0 ? Infinity : total / n;
-}
-
-function acceptable(region: Region, rect: Rect, minShare: number): boolean {
-  const share = region.quadArea / (rect.width * rect.height);
-  if (share < minShare || share > MAX_AREA) return false;
-  const fill = region.area / region.quadArea;
-  if (fill < FILL_RANGE[0] || fill > FILL_RANGE[1]) return false;
-  // Clearly inside the picture: at least two sides keep a margin (a film may run off one edge).
-  const [tl, tr, br, bl] = region.quad;
-  const margin = 0.025;
-  const sidesWithMargin = [
-    Math.min(tl.y, tr.y) - rect.top > margin * rect.height,
-    rect.top + rect.height - Math.max(bl.y, br.y) > margin * rect.height,
-    Math.min(tl.x, bl.x) - rect.left > margin * rect.width,
-    rect.left + rect.width - Math.max(tr.x, br.x) > margin * rect.width,
-  ].filter(Boolean).length;
-  return sidesWithMargin >= 2;
+  return { quad, area, quadArea };
 }
 
 /**
- * A nested region counts only when what lies between it and its parent is plain: the glowing
- * panel of a light box or the black of a viewer, not anatomy.
+ * The line through most outline points `(i + 0.5, extent[i])`: a vote over slopes within
+ * MAX_SLOPE (a one-dimensional Hough transform), then least squares on the points near it.
  */
-function flatRing(grid: Grid, outer: Region, inner: Region): boolean {
-  const o = innerBox(outer.quad, 1);
-  const i = innerBox(inner.quad, -1);
-  let ring = 0;
-  let n = 0;
-  let inside = 0;
-  let m = 0;
-  for (let y = o.top; y < o.top + o.height; y++) {
-    for (let x = o.left; x < o.left + o.width; x++) {
-      const e = grid.edge[y * grid.width + x] ?? 0;
-      const within = x >= i.left && x < i.left + i.width && y >= i.top && y < i.top + i.height;
-      if (within) {
-        inside += e;
-        m++;
-      } else {
-        ring += e;
-        n++;
+function fitSide(extent: Float32Array): Line | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const e of extent) {
+    if (Number.isNaN(e)) continue;
+    lo = Math.min(lo, e);
+    hi = Math.max(hi, e);
+  }
+  if (!Number.isFinite(lo)) return null;
+  const reach = MAX_SLOPE * extent.length;
+  const base = Math.floor(lo - reach) - 1;
+  const votes = new Int32Array(Math.ceil(hi + reach) - base + 2);
+  let best: Line = { slope: 0, offset: 0 };
+  let bestVotes = 0;
+  for (let k = -SLOPE_STEPS; k <= SLOPE_STEPS; k++) {
+    const slope = (k / SLOPE_STEPS) * MAX_SLOPE;
+    votes.fill(0);
+    for (let i = 0; i < extent.length; i++) {
+      const e = extent[i] ?? Number.NaN;
+      if (Number.isNaN(e)) continue;
+      const bin = Math.round(e - slope * (i + 0.5)) - base;
+      votes[bin] = (votes[bin] ?? 0) + 1;
+    }
+    for (let bin = 1; bin < votes.length - 1; bin++) {
+      const v = (votes[bin - 1] ?? 0) + (votes[bin] ?? 0) + (votes[bin + 1] ?? 0);
+      if (v > bestVotes) {
+        bestVotes = v;
+        best = { slope, offset: bin + base };
       }
     }
   }
-  return n > 0 && m > 0 && ring / n < 0.5 * (inside / m);
+  if (bestVotes < 4) return null;
+  let n = 0;
+  let sx = 0;
+  let sy = 0;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < extent.length; i++) {
+    const e = extent[i] ?? Number.NaN;
+    const x = i + 0.5;
+    if (Number.isNaN(e) || Math.abs(e - (best.slope * x + best.offset)) > INLIER_PX) continue;
+    n++;
+    sx += x;
+    sy += e;
+    sxx += x * x;
+    sxy += x * e;
+  }
+  const denominator = n * sxx - sx * sx;
+  if (n < 4 || denominator === 0) return best;
+  const slope = (n * sxy - sx * sy) / denominator;
+  return Math.abs(slope) > MAX_SLOPE * 1.5 ? best : { slope, offset: (sy - slope * sx) / n };
+}
+
+/** Where a horizontal-ish side (`y = a x + b`) meets a vertical-ish one (`x = c y + d`). */
+function corner(horizontal: Line, vertical: Line): Corner {
+  const x = (vertical.slope * horizontal.offset + vertical.offset) / (1 - vertical.slope * horizontal.slope);
+  return { x, y: horizontal.slope * x + horizontal.offset };
+}
+
+/** Share of the side between `from` and `to` along which the outline lies on the fitted line. */
+function outlineSupport(extent: Float32Array, line: Line, from: number, to: number): number {
+  const start = Math.max(0, Math.ceil(from));
+  const end = Math.min(extent.length, Math.floor(to));
+  if (end - start < 4) return 0;
+  let hits = 0;
+  for (let i = start; i < end; i++) {
+    const e = extent[i] ?? Number.NaN;
+    if (!Number.isNaN(e) && Math.abs(e - (line.slope * (i + 0.5) + line.offset)) <= INLIER_PX) hits++;
+  }
+  return hits / (end - start);
+}
+
+/**
+ * Share of the segment a-z along which the edge strength, at the point or up to two pixels either
+ * side (outlines of thickened edge masks lie a little outside the edge), exceeds `threshold`.
+ */
+const NEAR_LINE = [0, -1, 1, -2, 2];
+
+function edgeSupport(grid: Grid, a: Corner, z: Corner, threshold: number): number {
+  const length = distance(a, z);
+  const steps = Math.floor(length);
+  if (steps < 4) return 0;
+  const nx = -(z.y - a.y) / length;
+  const ny = (z.x - a.x) / length;
+  let hits = 0;
+  for (let k = 0; k < steps; k++) {
+    const f = (k + 0.5) / steps;
+    const px = a.x + f * (z.x - a.x);
+    const py = a.y + f * (z.y - a.y);
+    for (const d of NEAR_LINE) {
+      const x = Math.floor(px + d * nx);
+      const y = Math.floor(py + d * ny);
+      if (x < 0 || y < 0 || x >= grid.width || y >= grid.height) continue;
+      if ((grid.edge[y * grid.width + x] ?? 0) > threshold) {
+        hits++;
+        break;
+      }
+    }
+  }
+  return hits / steps;
+}
+
+function acceptable(region: Region, grid: Grid, trace?: (line: string) => void): boolean {
+  const share = region.quadArea / (grid.width * grid.height);
+  const fill = region.area / region.quadArea;
+  const [tl, tr, br, bl] = region.quad;
+  const mx = Math.max(1, OUTER.margin * grid.width);
+  const my = Math.max(1, OUTER.margin * grid.height);
+  // Clearly inside the picture: at least two sides keep a margin (a film may run off one edge).
+  const sidesWithMargin = [
+    Math.min(tl.y, tr.y) >= my,
+    grid.height - Math.max(bl.y, br.y) >= my,
+    Math.min(tl.x, bl.x) >= mx,
+    grid.width - Math.max(tr.x, br.x) >= mx,
+  ].filter(Boolean).length;
+  trace?.(`  share ${share.toFixed(2)} fill ${fill.toFixed(2)} sides with margin ${sidesWithMargin}`);
+  return share >= OUTER.minShare && share <= OUTER.maxShare && fill >= MIN_FILL && sidesWithMargin >= 2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nested outlines (fine copy)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The next outline inside `outer` (fine-copy coordinates). The outer quadrilateral is rectified
+ * (mapped projectively onto an upright rectangle): a film lies in the plane of its light box, an
+ * X-ray in the plane of its screen, so in the rectified copy they are upright rectangles. From
+ * each side: find the outer edge band, step past it and across plain lines to the first line that
+ * is an edge along most of its length. Sides without one stay put. Null when no side moved, or
+ * when what lies between the outlines is not plain (anatomy rather than a panel or a bezel).
+ */
+function findInner(image: Grey, outer: Quad, trace?: (line: string) => void): Quad | null {
+  const [tl, tr, br, bl] = outer;
+  const w = Math.min(FINE_SIDE, Math.round((distance(tl, tr) + distance(bl, br)) / 2));
+  const h = Math.min(FINE_SIDE, Math.round((distance(tl, bl) + distance(tr, br)) / 2));
+  if (w < 24 || h < 24) return null;
+  const toImage = homography(rectCorners(w, h), outer);
+  const flat = new Float32Array(w * h);
+  for (let v = 0; v < h; v++) {
+    for (let u = 0; u < w; u++) flat[v * w + u] = sampleGrey(image, applyHomography(toImage, { x: u + 0.5, y: v + 0.5 }));
+  }
+  // Directional gradients: across rows (top and bottom edges) and across columns (left, right).
+  const rowEdge = new Float32Array(w * h);
+  const colEdge = new Float32Array(w * h);
+  for (let v = 1; v < h - 1; v++) {
+    for (let u = 1; u < w - 1; u++) {
+      const i = v * w + u;
+      rowEdge[i] = Math.abs((flat[i + w] ?? 0) - (flat[i - w] ?? 0)) / 2;
+      colEdge[i] = Math.abs((flat[i + 1] ?? 0) - (flat[i - 1] ?? 0)) / 2;
+    }
+  }
+  const centre = new Float32Array(Math.ceil(h / 2) * Math.ceil(w / 2));
+  let c = 0;
+  for (let v = Math.floor(h * 0.25); v < h * 0.75; v++) {
+    for (let u = Math.floor(w * 0.25); u < w * 0.75; u++) {
+      centre[c++] = Math.max(rowEdge[v * w + u] ?? 0, colEdge[v * w + u] ?? 0);
+    }
+  }
+  centre.subarray(0, c).sort();
+  const threshold = Math.max(NESTED_EDGE_FLOOR, NESTED_EDGE_FACTOR * quantile(centre.subarray(0, c), 0.5));
+  const rows = edgeLines(rowEdge, w, h, 'rows', threshold);
+  const cols = edgeLines(colEdge, w, h, 'columns', threshold);
+  trace?.(`  rows ${rows.map((e) => (e ? '#' : '.')).join('')}\n  cols ${cols.map((e) => (e ? '#' : '.')).join('')}`);
+  const sides = {
+    top: stepInward(rows, 1),
+    bottom: stepInward(rows, -1),
+    left: stepInward(cols, 1),
+    right: stepInward(cols, -1),
+  };
+  const u0 = sides.left?.edge ?? 0;
+  const u1 = (sides.right?.edge ?? w - 1) + 1;
+  const v0 = sides.top?.edge ?? 0;
+  const v1 = (sides.bottom?.edge ?? h - 1) + 1;
+  trace?.(`inner ${u0},${v0}-${u1},${v1} of ${w}x${h}, edge threshold ${threshold.toFixed(1)}`);
+  if (u0 === 0 && v0 === 0 && u1 === w && v1 === h) return null;
+  const share = ((u1 - u0) * (v1 - v0)) / (w * h);
+  if (share < NESTED.minShare || share > NESTED.maxShare) return null;
+  // What lies between the outer band and the new outline must be plain compared with the inside.
+  const inside = meanEdge(rowEdge, colEdge, w, { left: u0 + 2, top: v0 + 2, width: u1 - u0 - 4, height: v1 - v0 - 4 });
+  const midU = { left: Math.round(w * 0.15), width: Math.round(w * 0.7) };
+  const midV = { top: Math.round(h * 0.15), height: Math.round(h * 0.7) };
+  const gaps: Rect[] = [];
+  if (sides.top) gaps.push({ ...midU, top: sides.top.plainFrom, height: sides.top.edge - 2 - sides.top.plainFrom });
+  if (sides.bottom)
+    gaps.push({ ...midU, top: sides.bottom.edge + 3, height: sides.bottom.plainFrom - sides.bottom.edge - 2 });
+  if (sides.left) gaps.push({ ...midV, left: sides.left.plainFrom, width: sides.left.edge - 2 - sides.left.plainFrom });
+  if (sides.right)
+    gaps.push({ ...midV, left: sides.right.edge + 3, width: sides.right.plainFrom - sides.right.edge - 2 });
+  const ring = Math.max(...gaps.map((g) => meanEdge(rowEdge, colEdge, w, g)));
+  trace?.(`  between ${ring.toFixed(2)} inside ${inside.toFixed(2)}`);
+  if (!(ring <= PLAIN_RING * inside)) return null;
+  return rectCorners(u1 - u0, v1 - v0, u0, v0).map((p) => applyHomography(toImage, p)) as Quad;
+}
+
+/** Mean of the larger directional gradient over a rectangle (0 when it is empty). */
+function meanEdge(rowEdge: Float32Array, colEdge: Float32Array, w: number, r: Rect): number {
+  let sum = 0;
+  let n = 0;
+  for (let v = r.top; v < r.top + r.height; v++) {
+    for (let u = r.left; u < r.left + r.width; u++) {
+      sum += Math.max(rowEdge[v * w + u] ?? 0, colEdge[v * w + u] ?? 0);
+      n++;
+    }
+  }
+  return n === 0 ? 0 : sum / n;
+}
+
+/** Per row (or column): whether it is an edge along LINE_SUPPORT of its middle 70%. */
+function edgeLines(
+  edge: Float32Array,
+  w: number,
+  h: number,
+  along: 'rows' | 'columns',
+  threshold: number,
+): boolean[] {
+  const lines = along === 'rows' ? h : w;
+  const length = along === 'rows' ? w : h;
+  const from = Math.floor(length * 0.15);
+  const to = Math.ceil(length * 0.85);
+  const out: boolean[] = [];
+  for (let line = 0; line < lines; line++) {
+    let hits = 0;
+    for (let k = from; k < to; k++) {
+      // One line either side counts too: the rectification is not exact to the pixel.
+      for (let l = Math.max(0, line - 1); l <= Math.min(lines - 1, line + 1); l++) {
+        if ((edge[along === 'rows' ? l * w + k : k * w + l] ?? 0) > threshold) {
+          hits++;
+          break;
+        }
+      }
+    }
+    out.push(hits >= LINE_SUPPORT * (to - from));
+  }
+  return out;
+}
+
+/**
+ * From one end of the line flags: find the outer edge band near the end (if visible), step past
+ * it, then across plain lines to the next edge line within MAX_INSET. Returns that line's index
+ * and where the plain lines began (both counted from index 0), or null when there is none.
+ */
+function stepInward(isEdge: readonly boolean[], step: 1 | -1): { edge: number; plainFrom: number } | null {
+  const n = isEdge.length;
+  const end = step > 0 ? 0 : n - 1;
+  const at = (k: number) => isEdge[end + step * k] ?? false;
+  const limit = Math.round(n * MAX_INSET);
+  // The outer outline may lie a few pixels outside its edge.
+  const bandReach = Math.max(6, Math.round(n * 0.08));
+  let k = 0;
+  while (k < bandReach && !at(k)) k++;
+  if (k === bandReach) k = 0;
+  while (k < limit && at(k)) k++;
+  const plainFrom = k;
+  while (k < limit && !at(k)) k++;
+  if (k >= limit || k === plainFrom) return null;
+  return { edge: end + step * k, plainFrom: end + step * plainFrom };
+}
+
+function sampleGrey(image: Grey, p: Corner): number {
+  const x = Math.min(image.width - 1.001, Math.max(0, p.x - 0.5));
+  const y = Math.min(image.height - 1.001, Math.max(0, p.y - 0.5));
+  const ix = Math.floor(x);
+  const iy = Math.floor(y);
+  const fx = x - ix;
+  const fy = y - iy;
+  const i = iy * image.width + ix;
+  const g = image.grey;
+  return (
+    ((g[i] ?? 0) * (1 - fx) + (g[i + 1] ?? 0) * fx) * (1 - fy) +
+    ((g[i + image.width] ?? 0) * (1 - fx) + (g[i + image.width + 1] ?? 0) * fx) * fy
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry
+// ---------------------------------------------------------------------------------------------
+
+/** 3x3 projective matrix (row-major, last entry 1) taking the 4 `from` points onto the 4 `to` points. */
+export function homography(from: readonly Corner[], to: readonly Corner[]): number[] {
+  const rows: number[][] = [];
+  for (let i = 0; i < 4; i++) {
+    const p = from[i] ?? { x: 0, y: 0 };
+    const q = to[i] ?? { x: 0, y: 0 };
+    rows.push([p.x, p.y, 1, 0, 0, 0, -q.x * p.x, -q.x * p.y, q.x]);
+    rows.push([0, 0, 0, p.x, p.y, 1, -q.y * p.x, -q.y * p.y, q.y]);
+  }
+  return [...solveLinear(rows), 1];
+}
+
+export function applyHomography(m: readonly number[], p: Corner): Corner {
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, k = 0, l = 1] = m;
+  const w = g * p.x + k * p.y + l;
+  return { x: (a * p.x + b * p.y + c) / w, y: (d * p.x + e * p.y + f) / w };
+}
+
+/** Gauss-Jordan elimination with partial pivoting on an augmented n x (n + 1) matrix. */
+function solveLinear(m: number[][]): number[] {
+  const n = m.length;
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) {
+      if (Math.abs(m[r]?.[col] ?? 0) > Math.abs(m[pivot]?.[col] ?? 0)) pivot = r;
+    }
+    [m[col], m[pivot]] = [m[pivot] ?? [], m[col] ?? []];
+    const top = m[col] ?? [];
+    const div = top[col] ?? 1;
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const row = m[r] ?? [];
+      const factor = (row[col] ?? 0) / div;
+      if (factor === 0) continue;
+      for (let c = col; c <= n; c++) row[c] = (row[c] ?? 0) - factor * (top[c] ?? 0);
+    }
+  }
+  return m.map((row, i) => (row[n] ?? 0) / (row[i] ?? 1));
+}
+
+export function rectCorners(width: number, height: number, left = 0, top = 0): Quad {
+  return [
+    { x: left, y: top },
+    { x: left + width, y: top },
+    { x: left + width, y: top + height },
+    { x: left, y: top + height },
+  ];
+}
+
+function isConvexClockwise(quad: Quad): boolean {
+  for (let i = 0; i < 4; i++) {
+    const a = quad[i] ?? quad[0];
+    const b = quad[(i + 1) % 4] ?? quad[0];
+    const c = quad[(i + 2) % 4] ?? quad[0];
+    // Image y points down, so clockwise on screen gives a positive cross product.
+    if ((b.x - a.x) * (c.y - b.y) - (b.y - a.y) * (c.x - b.x) <= 0) return false;
+  }
+  return true;
+}
+
+function insideQuad(quad: Quad, x: number, y: number): boolean {
+  for (let i = 0; i < 4; i++) {
+    const a = quad[i] ?? quad[0];
+    const b = quad[(i + 1) % 4] ?? quad[0];
+    if ((b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x) < 0) return false;
+  }
+  return true;
 }
 
 /** The largest upright box inside a quadrilateral (clockwise from top-left), shrunk by `inset`. */
-function innerBox(quad: readonly Corner[], inset: number): Rect {
-  const [tl, tr, br, bl] = quad as [Corner, Corner, Corner, Corner];
+function innerBox(quad: Quad, inset: number): Rect {
+  const [tl, tr, br, bl] = quad;
   const left = Math.ceil(Math.max(tl.x, bl.x)) + inset;
   const right = Math.floor(Math.min(tr.x, br.x)) - inset;
   const top = Math.ceil(Math.max(tl.y, tr.y)) + inset;
@@ -439,23 +754,23 @@ function polygonArea(points: readonly Corner[]): number {
   return Math.abs(twice) / 2;
 }
 
-function valuesIn(values: Float32Array, stride: number, rect: Rect): number[] {
-  const out: number[] = [];
-  for (let y = rect.top; y < rect.top + rect.height; y++) {
-    for (let x = rect.left; x < rect.left + rect.width; x++) out.push(values[y * stride + x] ?? 0);
-  }
-  return out;
+function distance(a: Corner, b: Corner): number {
+  return Math.hypot(b.x - a.x, b.y - a.y);
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+function formatQuad(quad: Quad): string {
+  return quad.map((p) => `${Math.round(p.x)},${Math.round(p.y)}`).join(' ');
+}
+
+function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 /** Otsu's threshold over 0..255 grey levels. */
-function otsuThreshold(values: readonly number[]): number {
+function otsuThreshold(values: ArrayLike<number>): number {
   const histogram = new Float64Array(256);
-  for (const v of values) {
-    const bin = Math.max(0, Math.min(255, Math.round(v)));
+  for (let i = 0; i < values.length; i++) {
+    const bin = Math.max(0, Math.min(255, Math.round(values[i] ?? 0)));
     histogram[bin] = (histogram[bin] ?? 0) + 1;
   }
   const total = values.length;
@@ -471,9 +786,7 @@ function otsuThreshold(values: readonly number[]): number {
     const weightAbove = total - weightBelow;
     if (weightAbove === 0) break;
     sumBelow += t * (histogram[t] ?? 0);
-    const meanBelow = sumBelow / weightBelow;
-    const meanAbove = (sumAll - sumBelow) / weightAbove;
-    const between = weightBelow * weightAbove * (meanBelow - meanAbove) ** 2;
+    const between = weightBelow * weightAbove * (sumBelow / weightBelow - (sumAll - sumBelow) / weightAbove) ** 2;
     if (between > best) {
       best = between;
       threshold = t;

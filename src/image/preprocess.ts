@@ -43,7 +43,8 @@ export async function toModelInput(image: DecodedImage, spec: PreprocessingSpec)
     });
   // Equalise after resizing so the statistics come from the same pixels the model sees.
   if (spec.contrast !== 'none') {
-    pipeline = sharp(await pipeline.raw().toBuffer(), {
+    // extractChannel: sharp writes 1-band raw input back out as 3 bands unless told otherwise.
+    pipeline = sharp(await pipeline.extractChannel(0).raw().toBuffer(), {
       raw: { width: spec.size, height: spec.size, channels: 1 },
     });
     pipeline =

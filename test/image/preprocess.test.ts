@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { preprocess, centralRegion } from '../../src/image/preprocess.js';
 import { decodeImage } from '../../src/image/decode.js';
+import { makeDicom } from '../helpers/dicom.js';
 import type { PreprocessingSpec } from '../../src/model/card.js';
 
 const RAW: PreprocessingSpec = {
@@ -143,6 +144,28 @@ describe('preprocess (golden values)', () => {
       .toBuffer();
     const { input } = await preprocess(png16, RAW);
     expect(input.data[0]).toBeCloseTo(0.5, 1);
+  });
+
+  it('keeps the geometry of a non-symmetric image through crop, resize and equalisation', async () => {
+    // Brightness grows left to right and does not change top to bottom.
+    const gradient = await png(120, 90, (x) => 40 + x);
+    for (const contrast of ['none', 'normalise', 'clahe'] as const) {
+      const { input } = await preprocess(gradient, { ...RAW, size: 16, crop: 0.9, contrast });
+      for (let y = 1; y < 16; y++) {
+        for (let x = 0; x < 16; x++) expect(input.data[y * 16 + x]).toBeCloseTo(input.data[x] ?? Number.NaN, 1);
+      }
+      expect(input.data[15]).toBeGreaterThan((input.data[0] ?? 1) + 0.1);
+    }
+  });
+
+  it('reads a DICOM file into a working copy of the right size and pixels', async () => {
+    const width = 40;
+    const height = 30;
+    const grey = Uint8Array.from({ length: width * height }, (_, i) => (i % width) * 5);
+    const decoded = await decodeImage(makeDicom({ width, height, pixels: grey }));
+    expect([decoded.width, decoded.height, decoded.format]).toEqual([width, height, 'dicom']);
+    expect(decoded.data).toHaveLength(width * height);
+    expect(decoded.data[10 * width + 7]).toBe(35);
   });
 
   it('centralRegion keeps the centre', () => {
