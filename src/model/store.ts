@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { saveModel } from './io.js';
@@ -48,6 +48,7 @@ export function draftCard(fields: {
  * once at start, so it sees either the old or the new directory, never a half-written one.
  */
 export async function switchModelDir(staged: string, target: string, previousVersion: string | undefined): Promise<string | undefined> {
+  await carryOverNestedModels(target, staged);
   let backup: string | undefined;
   try {
     await fs.access(target);
@@ -59,4 +60,26 @@ export async function switchModelDir(staged: string, target: string, previousVer
   }
   await fs.rename(staged, target);
   return backup === undefined ? undefined : path.resolve(backup);
+}
+
+/**
+ * Models that live inside the classifier's folder (the lung segmenter in `model/lungs/`) are not
+ * part of a classifier update: copy them into the staged folder so the switch keeps them.
+ */
+async function carryOverNestedModels(target: string, staged: string): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(target, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const destination = path.join(staged, entry.name);
+    try {
+      await fs.access(destination);
+    } catch {
+      await fs.cp(path.join(target, entry.name), destination, { recursive: true });
+    }
+  }
 }

@@ -136,7 +136,11 @@ describe('npm run train pipeline on generated images', () => {
     expect((await readCard(modelDir())).version).toBe(before);
     expect(logs.some((l) => l.includes('Quality gate'))).toBe(true);
 
+    // A nested model (the lung segmenter lives in model/lungs/) survives the classifier's switch.
+    await fs.mkdir(path.join(modelDir(), 'lungs'), { recursive: true });
+    await fs.writeFile(path.join(modelDir(), 'lungs', 'card.json'), '{"nested":true}');
     const forced = await runTraining(request(flipped, modelDir(), { epochs: 1, seed: 5, force: true }));
+    expect(await fs.readFile(path.join(modelDir(), 'lungs', 'card.json'), 'utf8')).toBe('{"nested":true}');
     expect(forced.replaced).toBe(true);
     expect((await readCard(modelDir())).version).toBe(forced.version);
     // The previous model is kept for rollback.
