@@ -25,6 +25,7 @@ interface Options {
   source?: string[];
   json: boolean;
   updateCard: boolean;
+  simulatePhoto: boolean;
   quiet: boolean;
 }
 
@@ -50,6 +51,11 @@ const program = new Command()
   .option('--out <dir>', 'report folder (default: reports/<model version>)')
   .option('--json', 'print one JSON object with the overall metrics (auc, auc_ci, sensitivity, ...)', false)
   .option('--update-card', "write the figures into the model's card.json", false)
+  .option(
+    '--simulate-photo',
+    'also score a simulated phone photo (film on a light box or monitor) of each image: AUC drop and mean |change in probability|',
+    false,
+  )
   .option('--quiet', 'no progress bar', false)
   .action(run);
 
@@ -73,9 +79,11 @@ async function run(o: Options): Promise<void> {
       sources: o.source,
       negatives: existsSync(o.negatives) ? path.resolve(o.negatives) : undefined,
       backend: config.backend,
+      simulatePhoto: o.simulatePhoto,
       onProgress: (done, total) => {
         if (bar === undefined) return;
-        if (!started) bar.start(total, 0);
+        // A new total is the next phase (the simulated photos): restart the bar.
+        if (!started || total !== bar.getTotal()) bar.start(total, 0);
         started = true;
         bar.update(done);
       },
@@ -96,6 +104,7 @@ async function run(o: Options): Promise<void> {
           per_source: result.perSource,
           covid_vs_pneumonia: result.covidVsPneumonia,
           without_pediatric: result.withoutPediatric,
+          ...(result.photo === undefined ? {} : { phone_photo: result.photo }),
         }),
       );
       return;
@@ -116,6 +125,22 @@ async function run(o: Options): Promise<void> {
     for (const [source, s] of Object.entries(result.perSource)) {
       console.log(
         `  ${source}: n ${s.n}, AUC ${fmt(s.auc)}, sensitivity ${fmt(s.sensitivity)}, specificity ${fmt(s.specificity)}`,
+      );
+    }
+    if (result.photo)
+      console.log(
+        `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}`,
+      );
+    if (result.heatmap !== undefined) {
+      console.log(`  heatmap mass outside the thorax box: ${fmt(result.heatmap.meanOutside)} (n ${result.heatmap.n})`);
+    }
+    const gate = result.gate;
+    if (gate !== undefined) {
+      const neg = gate.negativeRejection;
+      const kinds = neg === undefined ? '' : Object.entries(neg.perKind).map(([k, v]) => `${k} ${v.count}/${v.n}`).join(', ');
+      console.log(
+        `  gate: accepts ${gate.xrayAcceptance.count}/${gate.xrayAcceptance.n} X-rays` +
+          (neg === undefined ? '' : `; rejects ${neg.overall.count}/${neg.overall.n} negatives (${kinds})`),
       );
     }
     console.log(
