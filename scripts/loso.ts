@@ -84,7 +84,9 @@ async function run(o: Options): Promise<void> {
     ...card.metrics,
     loso,
     // The headline "unseen hospital" figure: the left-out collection with both labels and the lowest AUC.
-    ...(bothLabels && (card.metrics?.unseenSource?.auc ?? 1) >= (m.auc ?? 1) ? { unseenSource: { source: key, auc: m.auc } } : {}),
+    ...(bothLabels && (card.metrics?.unseenSource?.source === key || (card.metrics?.unseenSource?.auc ?? 1) >= (m.auc ?? 1))
+      ? { unseenSource: { source: key, auc: m.auc } }
+      : {}),
   };
   await writeCard(target, card);
   console.log(`Card updated: ${path.join(target, 'card.json')}`);

@@ -14,7 +14,7 @@ import { BusyError, TimeoutError, type XrayError } from '../../src/core/errors.j
 import type { ClassifyResult } from '../../src/core/result.js';
 import { createLogger } from '../../src/logger.js';
 import { messages } from '../../src/messages/index.js';
-import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
 import { makeTestModel } from '../helpers/model.js';
 import { startFakeDiscord, type FakeDiscord, type RecordedRequest } from './fake-discord.js';
 import { analyzeMessage, slashXray, type SentInteraction } from './interactions.js';
@@ -275,6 +275,17 @@ describe('Discord adapter', () => {
       attachments: [serve('es.pdf', Buffer.from('%PDF'), 'application/pdf')],
     });
     expect((await run(pdf)).body.content).toBe(es.bot.noImageInMessage);
+  });
+
+  it('answers a colour photo (not an X-ray) with the gate refusal and no probability', async () => {
+    const i = slashXray({
+      applicationId: APPLICATION_ID,
+      attachment: serve('selfie.jpg', await makeColourPhotoJpeg(320, 240), 'image/jpeg'),
+    });
+    const { body } = await run(i);
+    const text = `${body.content ?? ''}\n${embedText(body)}`;
+    expect(text).toContain(en.refusal.colour_image);
+    expect(text).not.toContain('Estimated probability of COVID-19:');
   });
 
   it('explains a corrupt image, and the next interaction still works', async () => {

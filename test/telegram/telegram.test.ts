@@ -13,7 +13,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Prediction } from '../../src/core/result.js';
 import { createLogger } from '../../src/logger.js';
 import { formatAbout, formatError, formatResult, messages } from '../../src/messages/index.js';
-import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
 import { makeTestModel } from '../helpers/model.js';
 import {
   FakeBotApi,
@@ -213,6 +213,16 @@ describe('Telegram bot with long polling', () => {
 
     const next = await fake.sendPhoto(user, [{ bytes: good, width: 240, height: 240 }]);
     expect(textOf(await fake.waitForReply(next))).toBe(await expectedFor(good));
+  });
+
+  it('answers a colour photo (not an X-ray) with the gate refusal and no probability', async () => {
+    const user = newUser();
+    const selfie = await makeColourPhotoJpeg(320, 240);
+    const msg = await fake.sendPhoto(user, [{ bytes: selfie, width: 320, height: 240 }]);
+    const reply = await fake.waitForReply(msg);
+    expect(textOf(reply)).toContain(en.refusal.colour_image);
+    expect(textOf(reply)).not.toMatch(/probability of COVID-19: \d/);
+    expect(reply.method).toBe('sendMessage');
   });
 
   it('stays quiet in groups unless addressed with /xray, a mention, or a /xray reply', async () => {
