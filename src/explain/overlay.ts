@@ -3,7 +3,7 @@ import type { DecodedImage } from '../image/decode.js';
 import type { Heatmap } from '../core/result.js';
 
 /** Longest side of the picture sent back to the user. */
-const OVERLAY_SIDE = 768;
+const OVERLAY_SIDE = 512;
 const LEGEND_HEIGHT = 22;
 
 /** Turbo-like colour map (Mikhailov 2019), sampled at 8 stops and interpolated. */
