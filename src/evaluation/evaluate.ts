@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createEngine, type Engine } from '../classifier/engine.js';
 import type { BackendName } from '../tf/backend.js';
-import { loadDataset, type Sample, type Split } from '../training/datasets.js';
+import { loadDataset, mapWithConcurrency, type Sample, type Split } from '../training/datasets.js';
 import { prepareInputs } from '../training/inputs.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
@@ -10,6 +10,8 @@ import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
 import { evaluateGate, type GateEvaluation } from './gate-eval.js';
 import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
+import { decodeImage } from '../image/decode.js';
+import { toModelInput } from '../image/preprocess.js';
 
 export interface EvaluationRequest {
   modelDir: string;
@@ -24,6 +26,18 @@ export interface EvaluationRequest {
   sources?: readonly string[] | undefined;
   /** Folder of non-chest-X-ray images (manifest.csv with file,kind) to measure the gate on. */
   negatives?: string | undefined;
+  /** Also score a simulated phone photo of each image (film on a light box or a monitor). */
+  simulatePhoto?: boolean | undefined;
+}
+
+/** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
+export interface PhotoRobustness {
+  /** AUC on the photos, and how far below the originals' AUC (same images) it lies. */
+  auc: number | null;
+  aucDrop: number | null;
+  /** Mean |probability on the photo - probability on the original|. */
+  meanAbsDelta: number;
+  n: number;
 }
 
 export interface SubsetReport extends EvaluationReport {
@@ -46,6 +60,8 @@ export interface FullEvaluation {
   gate?: GateEvaluation;
   /** Share of heatmap mass outside the thorax: the shortcut made visible. */
   heatmap?: HeatmapShortcutReport;
+  /** Simulated phone photos of the films and screens (with `simulatePhoto`). */
+  photo?: PhotoRobustness;
   /** Every scored image with its calibrated probability (left out of the JSON file). */
   scored: { sample: Sample; probability: number }[];
   files?: { report: string; json: string; plots: string[] };
@@ -60,10 +76,8 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
   try {
     const dataset = await loadDataset(req.data);
     const hasSplits = dataset.samples.some((s) => s.split !== undefined);
-    const samples =
-      req.split === 'all' || !hasSplits
-        ? dataset.samples
-        : dataset.samples.filter((s) => s.split === req.split);
+    const inSources = dataset.samples.filter((s) => req.sources === undefined || req.sources.includes(s.source));
+    const samples = req.split === 'all' || !hasSplits ? inSources : inSources.filter((s) => s.split === req.split);
     if (samples.length === 0) throw new Error(`No images in the ${req.split} split of ${req.data}.`);
     const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress);
     const threshold = engine.card.threshold;
@@ -92,6 +106,7 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
       skipped,
       scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
     };
+    if (req.simulatePhoto === true) result.photo = await scorePhotos(engine, kept, probs, req.onProgress);
     const heatmap = await heatmapShortcut(engine, kept);
     if (heatmap !== null) result.heatmap = heatmap;
     if (engine.gate !== undefined)
@@ -126,6 +141,47 @@ export async function scoreSamples(
     probs.push(...(await engine.predict(chunk)));
   }
   return { probs, kept: prepared.samples, skipped: prepared.skipped };
+}
+
+/**
+ * Scores a simulated phone photo of each image through the same path as the bots (decode, the
+ * one preprocessing, the engine) and compares with the originals' probabilities `probs`.
+ */
+export async function scorePhotos(
+  engine: Engine,
+  samples: readonly Sample[],
+  probs: readonly number[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<PhotoRobustness> {
+  // The generator is measurement tooling (scripts/), loaded only when asked for.
+  const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+  let done = 0;
+  const photoProbs = await mapWithConcurrency(samples, 2, async (sample, index) => {
+    try {
+      const photo = await simulatePhoto(await fs.readFile(sample.file), index);
+      const input = await toModelInput(await decodeImage(photo), engine.card.preprocessing);
+      const [p = Number.NaN] = await engine.predict([input]);
+      return p;
+    } catch {
+      return Number.NaN;
+    } finally {
+      onProgress?.(++done, samples.length);
+    }
+  });
+  const kept = samples.flatMap((_, i) => (Number.isFinite(photoProbs[i]) ? [i] : []));
+  const labels = kept.map((i) => samples[i]?.covid ?? 0);
+  const onPhotos = kept.map((i) => photoProbs[i] ?? 0);
+  const onOriginals = kept.map((i) => probs[i] ?? 0);
+  const finite = (v: number) => (Number.isFinite(v) ? v : null);
+  const photoAuc = kept.length === 0 ? null : finite(auc(labels, onPhotos));
+  const cleanAuc = kept.length === 0 ? null : finite(auc(labels, onOriginals));
+  const deltas = kept.map((_, j) => Math.abs((onPhotos[j] ?? 0) - (onOriginals[j] ?? 0)));
+  return {
+    auc: photoAuc,
+    aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
+    meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
+    n: kept.length,
+  };
 }
 
 export async function writeEvaluationFiles(
@@ -222,6 +278,16 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
       '',
     );
   }
+  if (r.photo !== undefined) {
+    lines.push(
+      '## Phone photos of the film or screen (simulated)',
+      '',
+      `AUC ${fmt(r.photo.auc)} on the photos, ${fmt(r.photo.aucDrop)} below the originals (target <= 0.03); ` +
+        `mean |change in probability| ${fmt(r.photo.meanAbsDelta)} (target <= 0.05); n ${r.photo.n}. ` +
+        'Each image is turned into a photo of a film on a light box or of a monitor (perspective, surroundings, colour cast, glare, blur, noise, moiré, JPEG) by scripts/lib/simulate-photo.ts, seed = image index.',
+      '',
+    );
+  }
   if (r.gate !== undefined) lines.push(...gateLines(r.gate));
   if (r.skipped.length > 0) lines.push(`Skipped ${r.skipped.length} unreadable image(s).`, '');
   return lines.join('\n');
@@ -269,6 +335,7 @@ export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluati
     withoutPediatric: r.withoutPediatric === null ? null : summary(r.withoutPediatric),
     ...(r.gate === undefined ? {} : { gate: r.gate }),
     ...(r.heatmap === undefined ? {} : { heatmapOutsideThorax: r.heatmap }),
+    ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
   card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
   await writeCard(modelDir, card);
@@ -290,14 +357,23 @@ export function measuredLimitations(r: FullEvaluation): string[] {
     }
   }
   if (r.heatmap !== undefined) {
-    out.push(`Measured: on average ${fmt(r.heatmap.meanOutside * 100, 0)}% of the heatmap mass falls outside a central thorax box.`);
+    out.push(
+      `Measured: on average ${fmt(r.heatmap.meanOutside * 100, 0)}% of the heatmap mass falls outside a central thorax box.`,
+    );
+  }
+  if (r.photo !== undefined) {
+    out.push(
+      `Measured: on simulated phone photos of the film or screen, AUC ${fmt(r.photo.auc)} (${fmt(r.photo.aucDrop)} below the originals) and a mean change in probability of ${fmt(r.photo.meanAbsDelta)}.`,
+    );
   }
   const g = r.gate;
   if (g !== undefined) {
     const neg = g.negativeRejection;
     out.push(
       `Gate trade-off: it accepted ${g.xrayAcceptance.count} of ${g.xrayAcceptance.n} real X-rays` +
-        (neg === undefined ? '' : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
+        (neg === undefined
+          ? ''
+          : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
         '; a stricter gate would refuse more real X-rays, which is worse than no gate.',
     );
   }
