@@ -59,18 +59,8 @@ export async function renderOverlay(
   r.left = Math.min(r.left, width - r.width);
   r.top = Math.min(r.top, height - r.height);
 
-  const base = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 1 } })
-    .resize(width, height)
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
-  const [ch, cw] = camSize;
-  const camBytes = Buffer.from(Array.from(cam, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-  const heat = await sharp(camBytes, { raw: { width: cw, height: ch, channels: 1 } })
-    .resize(r.width, r.height, { kernel: 'cubic' })
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  const base = shrink(image, width, height);
+  const heat = upsample(cam, camSize, r.width, r.height);
 
   const out = Buffer.alloc(width * (height + LEGEND_HEIGHT) * 3, 255);
   for (let y = 0; y < height; y++) {
@@ -101,6 +91,55 @@ export async function renderOverlay(
     width,
     height: height + LEGEND_HEIGHT,
   };
+}
+
+/**
+ * The working copy (longest side <= 1024) shrunk to the overlay (<= 512): each output pixel is the
+ * mean of the source pixels it covers. At most 2x, so this is exact box filtering, without a sharp
+ * round trip.
+ */
+function shrink(image: DecodedImage, width: number, height: number): Uint8Array {
+  if (width === image.width && height === image.height) return image.data;
+  const out = new Uint8Array(width * height);
+  const sx = image.width / width;
+  const sy = image.height / height;
+  for (let y = 0; y < height; y++) {
+    const y0 = Math.floor(y * sy);
+    const y1 = Math.max(y0 + 1, Math.min(image.height, Math.floor((y + 1) * sy)));
+    for (let x = 0; x < width; x++) {
+      const x0 = Math.floor(x * sx);
+      const x1 = Math.max(x0 + 1, Math.min(image.width, Math.floor((x + 1) * sx)));
+      let sum = 0;
+      for (let yy = y0; yy < y1; yy++)
+        for (let xx = x0; xx < x1; xx++) sum += image.data[yy * image.width + xx] ?? 0;
+      out[y * width + x] = Math.round(sum / ((y1 - y0) * (x1 - x0)));
+    }
+  }
+  return out;
+}
+
+/**
+ * Bilinear upsampling of the small map (e.g. 12x12) to the region's size, in JS: cheaper than a
+ * round trip through sharp for a map this small. Values 0..255.
+ */
+function upsample(cam: Float32Array, [ch, cw]: [number, number], width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const fy = Math.min(ch - 1, Math.max(0, ((y + 0.5) * ch) / height - 0.5));
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(ch - 1, y0 + 1);
+    const wy = fy - y0;
+    for (let x = 0; x < width; x++) {
+      const fx = Math.min(cw - 1, Math.max(0, ((x + 0.5) * cw) / width - 0.5));
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(cw - 1, x0 + 1);
+      const wx = fx - x0;
+      const top = (cam[y0 * cw + x0] ?? 0) * (1 - wx) + (cam[y0 * cw + x1] ?? 0) * wx;
+      const bottom = (cam[y1 * cw + x0] ?? 0) * (1 - wx) + (cam[y1 * cw + x1] ?? 0) * wx;
+      out[y * width + x] = Math.round(Math.min(1, Math.max(0, top * (1 - wy) + bottom * wy)) * 255);
+    }
+  }
+  return out;
 }
 
 /** Share of the map's mass outside a mask (1 = lung) of the same size as the map. */
