@@ -10,7 +10,7 @@ import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config.js';
-import { evaluateModel, fmt } from '../src/evaluation/evaluate.js';
+import { evaluateModel, fmt, summary } from '../src/evaluation/evaluate.js';
 import { readCard, writeCard } from '../src/model/card.js';
 import { DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
@@ -26,7 +26,9 @@ interface Options {
 
 const program = new Command()
   .name('npm run loso --')
-  .requiredOption('--exclude <sources>', 'collection(s) to leave out, comma-separated', (v: string) => v.split(',').filter(Boolean))
+  .requiredOption('--exclude <sources>', 'collection(s) to leave out, comma-separated', (v: string) =>
+    v.split(',').filter(Boolean),
+  )
   .option('--data <dir>', 'dataset (manifest layout with a source column)', path.resolve('../shared/data'))
   .option('--trained <dir>', 'a model already trained without these sources (skips training)')
   .option('--card <dir>', 'model whose card receives the figures (default: MODEL_DIR or model/)')
@@ -55,9 +57,17 @@ async function run(o: Options): Promise<void> {
       backend: config.backend,
       log: (line) => console.log(line),
     });
-    console.log(`Trained ${outcome.version} without ${o.exclude.join(', ')} in ${outcome.seconds.toFixed(0)} s.`);
+    console.log(
+      `Trained ${outcome.version} without ${o.exclude.join(', ')} in ${outcome.seconds.toFixed(0)} s.`,
+    );
   }
-  const r = await evaluateModel({ modelDir, data: o.data, split: 'all', sources: o.exclude, backend: config.backend });
+  const r = await evaluateModel({
+    modelDir,
+    data: o.data,
+    split: 'all',
+    sources: o.exclude,
+    backend: config.backend,
+  });
   const m = r.overall;
   console.log(
     `Unseen ${o.exclude.join(' + ')}: n ${m.n} (${m.positives} COVID-19), AUC ${fmt(m.auc)} (${fmt(m.auc_ci[0])}-${fmt(m.auc_ci[1])}), ` +
@@ -70,12 +80,7 @@ async function run(o: Options): Promise<void> {
   const key = o.exclude.join('+');
   const entry = {
     source: key,
-    n: m.n,
-    positives: m.positives,
-    auc: m.auc,
-    auc_ci: m.auc_ci,
-    sensitivity: m.sensitivity,
-    specificity: m.specificity,
+    ...summary(m),
     note: `default architecture trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
@@ -84,7 +89,8 @@ async function run(o: Options): Promise<void> {
     ...card.metrics,
     loso,
     // The headline "unseen hospital" figure: the left-out collection with both labels and the lowest AUC.
-    ...(bothLabels && (card.metrics?.unseenSource?.source === key || (card.metrics?.unseenSource?.auc ?? 1) >= (m.auc ?? 1))
+    ...(bothLabels &&
+    (card.metrics?.unseenSource?.source === key || (card.metrics?.unseenSource?.auc ?? 1) >= (m.auc ?? 1))
       ? { unseenSource: { source: key, auc: m.auc } }
       : {}),
   };

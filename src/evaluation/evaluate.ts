@@ -76,8 +76,11 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
   try {
     const dataset = await loadDataset(req.data);
     const hasSplits = dataset.samples.some((s) => s.split !== undefined);
-    const inSources = dataset.samples.filter((s) => req.sources === undefined || req.sources.includes(s.source));
-    const samples = req.split === 'all' || !hasSplits ? inSources : inSources.filter((s) => s.split === req.split);
+    const inSources = dataset.samples.filter(
+      (s) => req.sources === undefined || req.sources.includes(s.source),
+    );
+    const samples =
+      req.split === 'all' || !hasSplits ? inSources : inSources.filter((s) => s.split === req.split);
     if (samples.length === 0) throw new Error(`No images in the ${req.split} split of ${req.data}.`);
     const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress);
     const threshold = engine.card.threshold;
@@ -311,22 +314,25 @@ function gateLines(g: GateEvaluation): string[] {
   return lines;
 }
 
+/** The headline figures of one evaluated subset, as the card keeps them. */
+export const summary = (m: EvaluationReport) => ({
+  n: m.n,
+  positives: m.positives,
+  auc: m.auc,
+  auc_ci: m.auc_ci,
+  sensitivity: m.sensitivity,
+  specificity: m.specificity,
+  accuracy: m.accuracy,
+  ppv: m.ppv,
+  npv: m.npv,
+  brier: m.brier,
+  ece: m.ece,
+});
+
 /** Writes the evaluation's figures into the model's card (the card is never edited by hand). */
 export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluation): Promise<void> {
   const card = await readCard(modelDir);
-  const summary = (m: EvaluationReport) => ({
-    n: m.n,
-    positives: m.positives,
-    auc: m.auc,
-    auc_ci: m.auc_ci,
-    sensitivity: m.sensitivity,
-    specificity: m.specificity,
-    accuracy: m.accuracy,
-    ppv: m.ppv,
-    npv: m.npv,
-    brier: m.brier,
-    ece: m.ece,
-  });
+
   card.metrics = {
     ...card.metrics,
     test: { split: r.split, ...summary(r.overall) },

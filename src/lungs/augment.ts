@@ -1,6 +1,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../tf/backend.js';
 import { randomUniform, type Random } from '../training/random.js';
+import { photometric } from '../training/augment.js';
 
 export interface LungAugmentOptions {
   /** Max rotation, degrees. */
@@ -59,15 +60,7 @@ export function augmentPairs(
     const blurred = tf.avgPool(warpedImages, 3, 1, 'same');
     const blur = perImage(() => (random() < o.blurProbability ? 1 : 0));
     y = tf.add(tf.mul(blurred, blur), tf.mul(y, tf.sub(1, blur)));
-    const mean = tf.mean(y, [1, 2, 3], true);
-    const contrast = perImage(() => randomUniform(random, 1 - o.contrast, 1 + o.contrast));
-    const brightness = perImage(() => randomUniform(random, -o.brightness, o.brightness));
-    y = tf.clipByValue(tf.add(tf.add(tf.mul(tf.sub(y, mean), contrast), mean), brightness), 0, 1);
-    const gamma = perImage(() => randomUniform(random, 1 - o.gamma, 1 + o.gamma));
-    y = tf.pow(tf.add(y, 1e-6), gamma);
-    const sigma = perImage(() => randomUniform(random, 0, o.noise));
-    const noise = tf.mul(tf.randomNormal(y.shape, 0, 1, 'float32', Math.floor(random() * 2 ** 31)), sigma);
-    const outImages = tf.clipByValue(tf.add(y, noise), 0, 1) as tfTypes.Tensor4D;
+    const outImages = photometric(y, random, o);
     return { images: outImages, masks: outMasks };
   });
 }

@@ -71,14 +71,28 @@ export function augmentBatch(
     ]);
     y = tf.where(tf.cast(tf.broadcastTo(coin(o.rescaleProbability), y.shape), 'bool'), rescaled, y);
 
-    const mean = tf.mean(y, [1, 2, 3], true);
-    const contrast = perImage(() => randomUniform(random, 1 - o.contrast, 1 + o.contrast));
-    const brightness = perImage(() => randomUniform(random, -o.brightness, o.brightness));
-    y = tf.clipByValue(tf.add(tf.add(tf.mul(tf.sub(y, mean), contrast), mean), brightness), 0, 1);
-    const gamma = perImage(() => randomUniform(random, 1 - o.gamma, 1 + o.gamma));
-    y = tf.pow(tf.add(y, 1e-6), gamma);
-    const sigma = perImage(() => randomUniform(random, 0, o.noise));
-    const noise = tf.mul(tf.randomNormal(y.shape, 0, 1, 'float32', Math.floor(random() * 2 ** 31)), sigma);
-    return tf.clipByValue(tf.add(y, noise), 0, 1) as tfTypes.Tensor4D;
+    return photometric(y, random, o);
   });
+}
+
+/**
+ * Per-image contrast, brightness, gamma and sensor noise on values 0..1: what differs between
+ * machines and hospitals. Shared with the lung segmenter's augmentation; call inside `tf.tidy`.
+ */
+export function photometric(
+  x: tfTypes.Tensor,
+  random: Random,
+  o: Pick<AugmentOptions, 'contrast' | 'brightness' | 'gamma' | 'noise'>,
+): tfTypes.Tensor4D {
+  const b = x.shape[0] ?? 1;
+  const perImage = (f: () => number) => tf.tensor4d(Array.from({ length: b }, f), [b, 1, 1, 1]);
+  const mean = tf.mean(x, [1, 2, 3], true);
+  const contrast = perImage(() => randomUniform(random, 1 - o.contrast, 1 + o.contrast));
+  const brightness = perImage(() => randomUniform(random, -o.brightness, o.brightness));
+  let y = tf.clipByValue(tf.add(tf.add(tf.mul(tf.sub(x, mean), contrast), mean), brightness), 0, 1);
+  const gamma = perImage(() => randomUniform(random, 1 - o.gamma, 1 + o.gamma));
+  y = tf.pow(tf.add(y, 1e-6), gamma);
+  const sigma = perImage(() => randomUniform(random, 0, o.noise));
+  const noise = tf.mul(tf.randomNormal(y.shape, 0, 1, 'float32', Math.floor(random() * 2 ** 31)), sigma);
+  return tf.clipByValue(tf.add(y, noise), 0, 1) as tfTypes.Tensor4D;
 }
