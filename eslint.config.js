@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'model/', 'model.*/', 'reports/', 'coverage/', 'tmp/', 'test-output/', '**/*.min.js'] },
+  {
+    ignores: [
+      'node_modules/',
+      'model/',
+      'model.*/',
+      'reports/',
+      'coverage/',
+      'tmp/',
+      'test-output/',
+      '**/*.min.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -159,7 +159,9 @@ async function run(o: Options): Promise<void> {
       `${(explained.median / plain.median).toFixed(2)}x the forward pass, ${((perImage + explained.median - plain.median) / perImage).toFixed(2)}x the whole classification`,
   );
   const verdict = await engine.classify(image);
-  console.log(`(the gate ${verdict.accepted ? 'accepts' : `refuses (${verdict.reason})`} the generated image)`);
+  console.log(
+    `(the gate ${verdict.accepted ? 'accepts' : `refuses (${verdict.reason})`} the generated image)`,
+  );
   engine.dispose();
 
   for (const explain of [false, true]) {

@@ -132,12 +132,19 @@ async function run(o: Options): Promise<void> {
         `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}`,
       );
     if (result.heatmap !== undefined) {
-      console.log(`  heatmap mass outside the thorax box: ${fmt(result.heatmap.meanOutside)} (n ${result.heatmap.n})`);
+      console.log(
+        `  heatmap mass outside the thorax box: ${fmt(result.heatmap.meanOutside)} (n ${result.heatmap.n})`,
+      );
     }
     const gate = result.gate;
     if (gate !== undefined) {
       const neg = gate.negativeRejection;
-      const kinds = neg === undefined ? '' : Object.entries(neg.perKind).map(([k, v]) => `${k} ${v.count}/${v.n}`).join(', ');
+      const kinds =
+        neg === undefined
+          ? ''
+          : Object.entries(neg.perKind)
+              .map(([k, v]) => `${k} ${v.count}/${v.n}`)
+              .join(', ');
       console.log(
         `  gate: accepts ${gate.xrayAcceptance.count}/${gate.xrayAcceptance.n} X-rays` +
           (neg === undefined ? '' : `; rejects ${neg.overall.count}/${neg.overall.n} negatives (${kinds})`),

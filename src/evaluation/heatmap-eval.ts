@@ -28,7 +28,10 @@ function insideBox(h: number, w: number): (index: number) => boolean {
 }
 
 /** How much of the model's attention falls outside the thorax: a model that reads corners shows it here. */
-export async function heatmapShortcut(engine: Engine, samples: readonly Sample[]): Promise<HeatmapShortcutReport | null> {
+export async function heatmapShortcut(
+  engine: Engine,
+  samples: readonly Sample[],
+): Promise<HeatmapShortcutReport | null> {
   if (engine.card.explainLayer === undefined) return null;
   const shares = await mapWithConcurrency(samples, 2, async (sample) => {
     try {

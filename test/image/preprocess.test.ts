@@ -152,7 +152,8 @@ describe('preprocess (golden values)', () => {
     for (const contrast of ['none', 'normalise', 'clahe'] as const) {
       const { input } = await preprocess(gradient, { ...RAW, size: 16, crop: 0.9, contrast });
       for (let y = 1; y < 16; y++) {
-        for (let x = 0; x < 16; x++) expect(input.data[y * 16 + x]).toBeCloseTo(input.data[x] ?? Number.NaN, 1);
+        for (let x = 0; x < 16; x++)
+          expect(input.data[y * 16 + x]).toBeCloseTo(input.data[x] ?? Number.NaN, 1);
       }
       expect(input.data[15]).toBeGreaterThan((input.data[0] ?? 1) + 0.1);
     }
