@@ -20,6 +20,21 @@ import {
 
 export type PhotoVariant = 'film' | 'monitor';
 
+/** The photo's ingredients, each of which can be switched off to measure what it costs. */
+export const PHOTO_EFFECTS = [
+  'tilt', // perspective slant and rotation
+  'tone', // film transmittance curve, screen black and white levels
+  'moire', // screen-grid interference (monitor)
+  'light', // uneven light: gradient, vignetting, exposure
+  'glare', // a reflected lamp or window
+  'cast', // white-balance colour cast
+  'blur',
+  'noise',
+  'jpeg', // messenger re-compression (off: one JPEG at quality 95)
+] as const;
+export type PhotoEffect = (typeof PHOTO_EFFECTS)[number];
+type Effects = Record<PhotoEffect, boolean>;
+
 export interface SimulatePhotoOptions {
   /** What is photographed; default: chosen by the seed (half each). */
   variant?: PhotoVariant;
@@ -27,6 +42,8 @@ export interface SimulatePhotoOptions {
   size?: number;
   /** JPEG quality of the final re-compression; default: drawn from 60..85. */
   quality?: number;
+  /** Effects to leave out (for ablations); the seed still draws the same scene. */
+  without?: readonly PhotoEffect[];
 }
 
 export type { Quad };
@@ -60,9 +77,15 @@ export async function simulatePhotoDetailed(
 ): Promise<SimulatedPhoto> {
   // Hashing the seed first: mulberry32's first draws for neighbouring seeds are alike.
   const random = mulberry32(deriveSeed(seed, 'simulate-photo'));
-  const variant = options.variant ?? (random() < 0.5 ? 'film' : 'monitor');
+  // Every draw happens whatever the options, so an option changes only what it names.
+  const variantDraw = random();
+  const qualityDraw = randomInt(random, 60, 86);
+  const variant = options.variant ?? (variantDraw < 0.5 ? 'film' : 'monitor');
   const side = options.size ?? 1024;
-  const quality = options.quality ?? randomInt(random, 60, 86);
+  const quality = options.quality ?? qualityDraw;
+  const on = Object.fromEntries(
+    PHOTO_EFFECTS.map((e) => [e, !(options.without ?? []).includes(e)]),
+  ) as Effects;
 
   const meta = await sharp(bytes).rotate().metadata();
   const xrayAspect = orientedAspect(meta);
@@ -74,17 +97,23 @@ export async function simulatePhotoDetailed(
   const objectFill = randomUniform(random, 0.62, 0.88);
   const plane =
     variant === 'film'
-      ? await lightBoxPlane(bytes, xrayAspect, width, height, objectFill, random)
-      : await monitorPlane(bytes, xrayAspect, width, height, objectFill, random);
+      ? await lightBoxPlane(bytes, xrayAspect, width, height, objectFill, random, on)
+      : await monitorPlane(bytes, xrayAspect, width, height, objectFill, random, on);
 
   const scene = makeSurroundings(width, height, random);
-  const object = placeObject(plane.width, plane.height, width, height, random);
+  const object = placeObject(plane.width, plane.height, width, height, random, on.tilt);
   warpInto(scene, plane, object);
 
-  lightAndCast(scene, variant, random);
-  const blurred = await blur(scene, randomUniform(random, 0.6, 1.5));
-  addSensorNoise(blurred, width, height, randomUniform(random, 2, 6), random);
-  const jpeg = await recompress(blurred, width, height, quality);
+  lightAndCast(scene, variant, random, on);
+  const sigma = randomUniform(random, 0.6, 1.5);
+  const noise = randomUniform(random, 2, 6);
+  const blurred = await blur(scene, on.blur ? sigma : 0);
+  if (on.noise) addSensorNoise(blurred, width, height, noise, random);
+  const jpeg = on.jpeg
+    ? await recompress(blurred, width, height, quality)
+    : await sharp(blurred, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 95 })
+        .toBuffer();
 
   const toPhoto = homography(rectCorners(plane.width, plane.height), object);
   const xray = rectCorners(plane.xray.width, plane.xray.height, plane.xray.left, plane.xray.top).map((p) =>
@@ -157,6 +186,7 @@ async function lightBoxPlane(
   sceneH: number,
   fill: number,
   random: Random,
+  on: Effects,
 ): Promise<Plane> {
   const margin = () => randomUniform(random, 0.02, 0.1);
   const [ml, mr, mt, mb] = [margin(), margin(), margin(), margin()];
@@ -190,8 +220,8 @@ async function lightBoxPlane(
       setPixel(plane, x, y, panel * glow, panelTint);
     }
   }
-  const floor = randomUniform(random, 0.03, 0.12);
-  const gamma = randomUniform(random, 0.9, 1.4);
+  const floor = ifOn(on.tone, randomUniform(random, 0.03, 0.12), 0);
+  const gamma = ifOn(on.tone, randomUniform(random, 0.9, 1.4), 1);
   for (let y = 0; y < xr.height; y++) {
     for (let x = 0; x < xr.width; x++) {
       const g = (xr.data[y * xr.width + x] ?? 0) / 255;
@@ -214,6 +244,7 @@ async function monitorPlane(
   sceneH: number,
   fill: number,
   random: Random,
+  on: Effects,
 ): Promise<Plane> {
   const bezel = randomUniform(random, 0.015, 0.05);
   const side = randomUniform(random, 0.02, 0.18);
@@ -234,8 +265,8 @@ async function monitorPlane(
   const height = screenH + 2 * bz;
   const bezelGrey = randomUniform(random, 12, 55);
   const plane = newRgb(width, height, [bezelGrey, bezelGrey, bezelGrey]);
-  const black = randomUniform(random, 8, 35);
-  const white = randomUniform(random, 190, 250);
+  const black = ifOn(on.tone, randomUniform(random, 8, 35), 0);
+  const white = ifOn(on.tone, randomUniform(random, 190, 250), 255);
   const tint: [number, number, number] = [randomUniform(random, 0.94, 1), 1, randomUniform(random, 1, 1.08)];
   for (let y = bz; y < bz + screenH; y++) {
     for (let x = bz; x < bz + screenW; x++) setPixel(plane, x, y, black, tint);
@@ -253,15 +284,20 @@ async function monitorPlane(
   }
   const left = Math.round((width - xr.width) / 2);
   const top = bz + bar + Math.round((screenH - bar - xr.height) / 2);
-  const gamma = randomUniform(random, 0.85, 1.2);
+  const gamma = ifOn(on.tone, randomUniform(random, 0.85, 1.2), 1);
   for (let y = 0; y < xr.height; y++) {
     for (let x = 0; x < xr.width; x++) {
       const g = (xr.data[y * xr.width + x] ?? 0) / 255;
       setPixel(plane, left + x, top + y, black + (white - black) * g ** gamma, tint);
     }
   }
-  addMoire(plane, { left: bz, top: bz, width: screenW, height: screenH }, random);
+  addMoire(plane, { left: bz, top: bz, width: screenW, height: screenH }, random, on.moire);
   return { ...plane, xray: { left, top, width: xr.width, height: xr.height } };
+}
+
+/** `value` when the effect is on, else `otherwise`; `value` is drawn either way (same stream). */
+function ifOn<T>(enabled: boolean, value: T, otherwise: T): T {
+  return enabled ? value : otherwise;
 }
 
 function setPixel(img: RgbImage, x: number, y: number, value: number, tint: readonly number[]): void {
@@ -279,6 +315,7 @@ function addMoire(
   img: RgbImage,
   screen: { left: number; top: number; width: number; height: number },
   random: Random,
+  enabled: boolean,
 ): void {
   const amplitude = randomUniform(random, 0.03, 0.08);
   const period = randomUniform(random, 2.6, 4.5);
@@ -290,6 +327,7 @@ function addMoire(
   const a2 = angle + twist;
   const phases = [0, randomUniform(random, 0.5, 2), randomUniform(random, 2, 4)];
   const wobble = randomUniform(random, 0, 2e-5);
+  if (!enabled) return;
   for (let y = screen.top; y < screen.top + screen.height; y++) {
     for (let x = screen.left; x < screen.left + screen.width; x++) {
       const bend = wobble * ((x - screen.left) ** 2 + (y - screen.top) ** 2);
@@ -385,7 +423,14 @@ function smoothField(width: number, height: number, cells: number, random: Rando
  * Where the object's corners land in the photo: scaled to fit, shifted a little, rotated a few
  * degrees, and each corner pushed independently (the camera is not square to the object).
  */
-function placeObject(objW: number, objH: number, sceneW: number, sceneH: number, random: Random): Quad {
+function placeObject(
+  objW: number,
+  objH: number,
+  sceneW: number,
+  sceneH: number,
+  random: Random,
+  slant: boolean,
+): Quad {
   const cx = sceneW / 2 + randomUniform(random, -0.06, 0.06) * sceneW;
   const cy = sceneH / 2 + randomUniform(random, -0.06, 0.06) * sceneH;
   const angle = (randomUniform(random, -5, 5) * Math.PI) / 180;
@@ -396,8 +441,11 @@ function placeObject(objW: number, objH: number, sceneW: number, sceneH: number,
   const corners = rectCorners(objW, objH, -objW / 2, -objH / 2).map((p, i) => {
     const sx = i === 0 || i === 3 ? -1 : 1;
     const sy = i < 2 ? -1 : 1;
-    const x = p.x + sy * keystoneX * sx * 0.5 + randomNormal(random, 0, tilt * 0.25);
-    const y = p.y + sx * keystoneY * sy * 0.5 + randomNormal(random, 0, tilt * 0.25);
+    const jitterX = randomNormal(random, 0, tilt * 0.25);
+    const jitterY = randomNormal(random, 0, tilt * 0.25);
+    if (!slant) return { x: cx + p.x, y: cy + p.y };
+    const x = p.x + sy * keystoneX * sx * 0.5 + jitterX;
+    const y = p.y + sx * keystoneY * sy * 0.5 + jitterY;
     return {
       x: cx + x * Math.cos(angle) - y * Math.sin(angle),
       y: cy + x * Math.sin(angle) + y * Math.cos(angle),
@@ -471,7 +519,7 @@ function warpInto(scene: RgbImage, plane: RgbImage, quad: Quad): void {
  * Uneven light (a gradient across the picture and lens vignetting), a glare spot (a lamp or
  * window reflected in the film or screen), a white-balance cast and an exposure change.
  */
-function lightAndCast(scene: RgbImage, variant: PhotoVariant, random: Random): void {
+function lightAndCast(scene: RgbImage, variant: PhotoVariant, random: Random, on: Effects): void {
   const { width, height, data } = scene;
   const side = Math.max(width, height);
   const gradAngle = randomUniform(random, 0, 2 * Math.PI);
@@ -485,7 +533,7 @@ function lightAndCast(scene: RgbImage, variant: PhotoVariant, random: Random): v
       : castKind < 0.7
         ? [randomUniform(random, 0.82, 0.95), 1, randomUniform(random, 1.05, 1.2)] // daylight / screen blue
         : [randomUniform(random, 0.9, 1), randomUniform(random, 1.03, 1.1), randomUniform(random, 0.88, 1)]; // fluorescent green
-  const glare = random() < (variant === 'monitor' ? 0.8 : 0.6);
+  const glare = random() < (variant === 'monitor' ? 0.8 : 0.6) && on.glare;
   const gx = randomUniform(random, 0.2, 0.8) * width;
   const gy = randomUniform(random, 0.2, 0.8) * height;
   const gSigmaA = randomUniform(random, 0.03, 0.12) * side;
@@ -498,8 +546,9 @@ function lightAndCast(scene: RgbImage, variant: PhotoVariant, random: Random): v
     for (let x = 0; x < width; x++) {
       const nx = (x - width / 2) / side;
       const ny = (y - height / 2) / side;
-      const light =
-        exposure * (1 + gradStrength * (nx * cos + ny * sin) * 2) * (1 - vignette * (nx * nx + ny * ny) * 2);
+      const light = on.light
+        ? exposure * (1 + gradStrength * (nx * cos + ny * sin) * 2) * (1 - vignette * (nx * nx + ny * ny) * 2)
+        : 1;
       let spot = 0;
       if (glare) {
         const dx = x - gx;
@@ -510,7 +559,7 @@ function lightAndCast(scene: RgbImage, variant: PhotoVariant, random: Random): v
       }
       const i = (y * width + x) * 3;
       for (let c = 0; c < 3; c++) {
-        data[i + c] = ((data[i + c] ?? 0) * light + spot) * (cast[c] ?? 1);
+        data[i + c] = ((data[i + c] ?? 0) * light + spot) * (on.cast ? (cast[c] ?? 1) : 1);
       }
     }
   }
@@ -522,7 +571,9 @@ function toBytes(img: RgbImage): Buffer {
   return out;
 }
 
+/** Optics; sigma 0 leaves the pixels sharp. */
 async function blur(img: RgbImage, sigma: number): Promise<Buffer> {
+  if (sigma <= 0) return toBytes(img);
   return sharp(toBytes(img), { raw: { width: img.width, height: img.height, channels: 3 } })
     .blur(sigma)
     .raw()

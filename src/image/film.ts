@@ -49,7 +49,7 @@ interface SizeRule {
   /** Smallest and largest share of the picture the outline may enclose. */
   minShare: number;
   maxShare: number;
-  /** At least two sides must keep this margin (share of the picture's side) from its border. */
+  /** Margin (share of the picture's side) that MIN_SIDES_WITH_MARGIN sides keep from its border. */
   margin: number;
 }
 
@@ -57,7 +57,25 @@ interface SizeRule {
  * Clearly smaller than the picture (else the picture is the X-ray), but not tiny (labels,
  * markers, pacemakers).
  */
-const OUTER: SizeRule = { minShare: 0.12, maxShare: 0.82, margin: 0.025 };
+const OUTER: SizeRule = { minShare: 0.2, maxShare: 0.82, margin: 0.01 };
+/**
+ * Width / height of the outline (mean side lengths). Chest films and screens are 0.8-1.5, a
+ * little more or less at a slant; a lung field, which can look like a dark quadrilateral, is
+ * narrower.
+ */
+const ASPECT_RANGE: readonly [number, number] = [0.6, 1.8];
+/**
+ * Sides that must keep OUTER.margin from the picture's border: all four. In real X-rays, regions
+ * running off an edge are the body or a bright band; a film photographed with an edge cut off is
+ * missed (it then fills most of the photo anyway).
+ */
+const MIN_SIDES_WITH_MARGIN = 4;
+/**
+ * Grey-level spread (standard deviation, fine copy) below which what surrounds the outline is a
+ * digital border (a scanned film padded with black), not a room: photos have light gradients,
+ * texture and noise.
+ */
+const MIN_SURROUNDINGS_SPREAD = 1.5;
 /** Share of the region an outline must fill (a film has no bites taken out of it). */
 const MIN_FILL = 0.9;
 /** Steepest side accepted (about 14 degrees): beyond a hand-held photo's usual slant. */
@@ -66,7 +84,7 @@ const SLOPE_STEPS = 20;
 /** Outline points within this distance (coarse px) of a side's line are on it. */
 const INLIER_PX = 1.5;
 /** Each side's line must be followed by the outline (or an edge) along this share of it. */
-const MIN_SIDE_SUPPORT = 0.7;
+const MIN_SIDE_SUPPORT = 0.8;
 
 /** Levels followed inwards (frame -> light box panel -> film; bezel -> screen -> X-ray). */
 const MAX_NESTING = 3;
@@ -77,6 +95,8 @@ const NESTED_EDGE_FACTOR = 4;
 const NESTED_EDGE_FLOOR = 8;
 /** Share of a line's middle part that must be edge for the line to be an edge. */
 const LINE_SUPPORT = 0.7;
+/** How far (share of the side) an outer side may move to snap onto its edge. */
+const SNAP_REACH = 0.06;
 /** How far in (share of the side) a nested outline may lie. */
 const MAX_INSET = 0.3;
 /** Mean gradient between the outlines must stay below this share of the one inside the inner one. */
@@ -93,20 +113,22 @@ export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {
   const coarse = withEdges(areaAverage(fine.grey, fine.width, fine.height, COARSE_SIDE));
   const outer = findOutline(coarse, trace);
   if (outer === null) return null;
-  const toFine = fine.width / coarse.width;
-  let quad = outer.map((p) => ({ x: p.x * toFine, y: p.y * toFine })) as Quad;
-  // The outer outline comes from a thickened edge mask and lies about a coarse pixel outside the
-  // edge; nested outlines lie on their edge.
-  let inset = Math.ceil(toFine);
+  const toFineX = fine.width / coarse.width;
+  const toFineY = fine.height / coarse.height;
+  let quad = snapToEdges(fine, outer.map((p) => ({ x: p.x * toFineX, y: p.y * toFineY })) as Quad);
+  const spread = surroundingsSpread(fine, quad);
+  trace?.(`surroundings spread ${spread.toFixed(2)}`);
+  if (spread < MIN_SURROUNDINGS_SPREAD) return null;
   let depth = 1;
   for (let level = 0; level < MAX_NESTING; level++) {
     const inner = findInner(fine, quad, trace);
     if (inner === null) break;
     quad = inner;
-    inset = 1;
     depth++;
   }
-  const box = innerBox(quad, inset);
+  // One pixel in from the outline, which lies on the edge.
+  const box = innerBox(quad, 1);
+  if (box.width < 8 || box.height < 8) return null;
   const sx = decoded.width / fine.width;
   const sy = decoded.height / fine.height;
   const left = Math.max(0, Math.round(box.left * sx));
@@ -122,6 +144,49 @@ export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {
     areaFraction: polygonArea(quad) / (fine.width * fine.height),
     depth,
   };
+}
+
+/**
+ * The film undistorted: the quadrilateral `quad` (working-copy pixels, clockwise from top-left)
+ * mapped projectively onto an upright rectangle of its mean side lengths, with bilinear sampling.
+ * Unlike cropping to the upright box inside the quadrilateral, it keeps the film's corners and
+ * undoes the slant.
+ */
+export function rectifyFilm(image: DecodedImage, quad: Quad): DecodedImage {
+  const [tl, tr, br, bl] = quad;
+  const width = Math.max(1, Math.round((distance(tl, tr) + distance(bl, br)) / 2));
+  const height = Math.max(1, Math.round((distance(tl, bl) + distance(tr, br)) / 2));
+  const flat = rectify(
+    { width: image.width, height: image.height, grey: Float32Array.from(image.data) },
+    homography(rectCorners(width, height), quad),
+    width,
+    height,
+  );
+  const data = new Uint8Array(flat.length);
+  for (let i = 0; i < flat.length; i++) data[i] = Math.round(flat[i] as number);
+  return { ...image, data, width, height };
+}
+
+/** Standard deviation of the grey levels outside `quad` (grown by 3% so its edge is left out). */
+function surroundingsSpread(image: Grey, quad: Quad): number {
+  const cx = (quad[0].x + quad[1].x + quad[2].x + quad[3].x) / 4;
+  const cy = (quad[0].y + quad[1].y + quad[2].y + quad[3].y) / 4;
+  const grown = quad.map((p) => ({ x: cx + (p.x - cx) * 1.03, y: cy + (p.y - cy) * 1.03 })) as Quad;
+  let n = 0;
+  let sum = 0;
+  let squares = 0;
+  for (let y = 0; y < image.height; y++) {
+    for (let x = 0; x < image.width; x++) {
+      if (insideQuad(grown, x + 0.5, y + 0.5)) continue;
+      const g = image.grey[y * image.width + x] as number;
+      n++;
+      sum += g;
+      squares += g * g;
+    }
+  }
+  if (n === 0) return 0;
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, squares / n - mean * mean));
 }
 
 /** A copy of `image` cut to `box` (e.g. to the film), for `toModelInput`. */
@@ -156,43 +221,54 @@ interface Rect {
   height: number;
 }
 
-/** Area average down to at most `side` px (never up). */
-function areaAverage(data: ArrayLike<number>, width: number, height: number, side: number): Grey {
+/**
+ * Average down to at most `side` px (never up). Large reductions read every second pixel of every
+ * second row: a quarter of the work, and still far more samples than the edges need.
+ */
+function areaAverage(data: Uint8Array | Float32Array, width: number, height: number, side: number): Grey {
   const scale = Math.min(1, side / Math.max(width, height));
   const w = Math.max(3, Math.round(width * scale));
   const h = Math.max(3, Math.round(height * scale));
+  const stride = scale <= 0.25 ? 2 : 1;
   const sums = new Float32Array(w * h);
-  const counts = new Uint32Array(w * h);
-  const column = new Uint32Array(width);
+  const counts = new Float32Array(w * h);
+  const column = new Int32Array(width);
   for (let x = 0; x < width; x++) column[x] = Math.min(w - 1, Math.floor((x * w) / width));
-  for (let y = 0; y < height; y++) {
+  for (let y = 0; y < height; y += stride) {
     const row = Math.min(h - 1, Math.floor((y * h) / height)) * w;
     const src = y * width;
-    for (let x = 0; x < width; x++) {
-      const t = row + (column[x] ?? 0);
-      sums[t] = (sums[t] ?? 0) + (data[src + x] ?? 0);
-      counts[t] = (counts[t] ?? 0) + 1;
+    for (let x = 0; x < width; x += stride) {
+      const t = row + (column[x] as number);
+      sums[t] = (sums[t] as number) + (data[src + x] as number);
+      counts[t] = (counts[t] as number) + 1;
     }
   }
-  for (let i = 0; i < sums.length; i++) sums[i] = (sums[i] ?? 0) / Math.max(1, counts[i] ?? 1);
+  for (let i = 0; i < sums.length; i++) sums[i] = (sums[i] as number) / Math.max(1, counts[i] as number);
   return { width: w, height: h, grey: sums };
 }
 
 /** A 3x3 blur against sensor noise and JPEG blocks, then Sobel. */
 function withEdges(image: Grey): Grid {
   const { width, height } = image;
+  // Separable 3x3 box blur (edges replicated).
+  const src = image.grey;
+  const across = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const r = y * width;
+    for (let x = 0; x < width; x++) {
+      const l = x > 0 ? x - 1 : x;
+      const rr = x < width - 1 ? x + 1 : x;
+      across[r + x] = ((src[r + l] as number) + (src[r + x] as number) + (src[r + rr] as number)) / 3;
+    }
+  }
   const grey = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
+    const up = (y > 0 ? y - 1 : y) * width;
+    const down = (y < height - 1 ? y + 1 : y) * width;
+    const r = y * width;
     for (let x = 0; x < width; x++) {
-      let sum = 0;
-      let n = 0;
-      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy++) {
-        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
-          sum += image.grey[yy * width + xx] ?? 0;
-          n++;
-        }
-      }
-      grey[y * width + x] = sum / n;
+      grey[r + x] =
+        ((across[up + x] as number) + (across[r + x] as number) + (across[down + x] as number)) / 3;
     }
   }
   const edge = new Float32Array(width * height);
@@ -201,9 +277,19 @@ function withEdges(image: Grey): Grid {
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const gx =
-        at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x - 1, y) - at(x - 1, y + 1);
+        at(x + 1, y - 1) +
+        2 * at(x + 1, y) +
+        at(x + 1, y + 1) -
+        at(x - 1, y - 1) -
+        2 * at(x - 1, y) -
+        at(x - 1, y + 1);
       const gy =
-        at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x, y - 1) - at(x + 1, y - 1);
+        at(x - 1, y + 1) +
+        2 * at(x, y + 1) +
+        at(x + 1, y + 1) -
+        at(x - 1, y - 1) -
+        2 * at(x, y - 1) -
+        at(x + 1, y - 1);
       edge[y * width + x] = Math.hypot(gx, gy) / 8;
     }
   }
@@ -229,7 +315,10 @@ function findOutline(grid: Grid, trace?: (line: string) => void): Quad | null {
     candidates.push({ mask: enclosedBy(grid, (i) => (grid.edge[i] ?? 0) > threshold, true), threshold });
   }
   const otsu = otsuThreshold(grid.grey);
-  candidates.push({ mask: enclosedBy(grid, (i) => (grid.grey[i] ?? 0) > otsu, false), threshold: thresholdAt(0.8) });
+  candidates.push({
+    mask: enclosedBy(grid, (i) => (grid.grey[i] ?? 0) > otsu, false),
+    threshold: thresholdAt(0.8),
+  });
 
   let best: { quad: Quad; area: number } | null = null;
   for (const { mask, threshold } of candidates) {
@@ -304,7 +393,8 @@ function largestComponent(mask: Uint8Array, w: number, h: number): Uint8Array {
       const x = i % w;
       // Neighbours left, right, up, down (-1 where there is none); no closures in this hot loop.
       for (let n = 0; n < 4; n++) {
-        const j = n === 0 ? (x > 0 ? i - 1 : -1) : n === 1 ? (x < w - 1 ? i + 1 : -1) : n === 2 ? i - w : i + w;
+        const j =
+          n === 0 ? (x > 0 ? i - 1 : -1) : n === 1 ? (x < w - 1 ? i + 1 : -1) : n === 2 ? i - w : i + w;
         if (j < 0 || j >= mask.length || mask[j] !== 1 || label[j] !== 0) continue;
         label[j] = next;
         queue[tail++] = j;
@@ -340,7 +430,12 @@ interface Region {
  * really there: followed by the outline or by a strong edge along most of its length. A body's
  * rounded outline fails this.
  */
-function describe(grid: Grid, mask: Uint8Array, edgeThreshold: number, trace?: (line: string) => void): Region | null {
+function describe(
+  grid: Grid,
+  mask: Uint8Array,
+  edgeThreshold: number,
+  trace?: (line: string) => void,
+): Region | null {
   const { width: w, height: h } = grid;
   const top = new Float32Array(w).fill(Number.NaN);
   const bottom = new Float32Array(w).fill(Number.NaN);
@@ -496,15 +591,26 @@ function acceptable(region: Region, grid: Grid, trace?: (line: string) => void):
   const [tl, tr, br, bl] = region.quad;
   const mx = Math.max(1, OUTER.margin * grid.width);
   const my = Math.max(1, OUTER.margin * grid.height);
-  // Clearly inside the picture: at least two sides keep a margin (a film may run off one edge).
+  const aspect = (distance(tl, tr) + distance(bl, br)) / (distance(tl, bl) + distance(tr, br));
+  // Clearly inside the picture: the sides keep a margin from its border, measured at each side's
+  // middle (a slanted film may bring one corner close to the border).
   const sidesWithMargin = [
-    Math.min(tl.y, tr.y) >= my,
-    grid.height - Math.max(bl.y, br.y) >= my,
-    Math.min(tl.x, bl.x) >= mx,
-    grid.width - Math.max(tr.x, br.x) >= mx,
+    (tl.y + tr.y) / 2 >= my,
+    grid.height - (bl.y + br.y) / 2 >= my,
+    (tl.x + bl.x) / 2 >= mx,
+    grid.width - (tr.x + br.x) / 2 >= mx,
   ].filter(Boolean).length;
-  trace?.(`  share ${share.toFixed(2)} fill ${fill.toFixed(2)} sides with margin ${sidesWithMargin}`);
-  return share >= OUTER.minShare && share <= OUTER.maxShare && fill >= MIN_FILL && sidesWithMargin >= 2;
+  trace?.(
+    `  share ${share.toFixed(2)} fill ${fill.toFixed(2)} aspect ${aspect.toFixed(2)} sides with margin ${sidesWithMargin}`,
+  );
+  return (
+    share >= OUTER.minShare &&
+    share <= OUTER.maxShare &&
+    fill >= MIN_FILL &&
+    aspect >= ASPECT_RANGE[0] &&
+    aspect <= ASPECT_RANGE[1] &&
+    sidesWithMargin >= MIN_SIDES_WITH_MARGIN
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,25 +626,9 @@ function acceptable(region: Region, grid: Grid, trace?: (line: string) => void):
  * when what lies between the outlines is not plain (anatomy rather than a panel or a bezel).
  */
 function findInner(image: Grey, outer: Quad, trace?: (line: string) => void): Quad | null {
-  const [tl, tr, br, bl] = outer;
-  const w = Math.min(FINE_SIDE, Math.round((distance(tl, tr) + distance(bl, br)) / 2));
-  const h = Math.min(FINE_SIDE, Math.round((distance(tl, bl) + distance(tr, br)) / 2));
-  if (w < 24 || h < 24) return null;
-  const toImage = homography(rectCorners(w, h), outer);
-  const flat = new Float32Array(w * h);
-  for (let v = 0; v < h; v++) {
-    for (let u = 0; u < w; u++) flat[v * w + u] = sampleGrey(image, applyHomography(toImage, { x: u + 0.5, y: v + 0.5 }));
-  }
-  // Directional gradients: across rows (top and bottom edges) and across columns (left, right).
-  const rowEdge = new Float32Array(w * h);
-  const colEdge = new Float32Array(w * h);
-  for (let v = 1; v < h - 1; v++) {
-    for (let u = 1; u < w - 1; u++) {
-      const i = v * w + u;
-      rowEdge[i] = Math.abs((flat[i + w] ?? 0) - (flat[i - w] ?? 0)) / 2;
-      colEdge[i] = Math.abs((flat[i + 1] ?? 0) - (flat[i - 1] ?? 0)) / 2;
-    }
-  }
+  const flatEdges = rectifiedEdges(image, outer);
+  if (flatEdges === null) return null;
+  const { w, h, toImage, rowEdge, colEdge } = flatEdges;
   const centre = new Float32Array(Math.ceil(h / 2) * Math.ceil(w / 2));
   let c = 0;
   for (let v = Math.floor(h * 0.25); v < h * 0.75; v++) {
@@ -550,7 +640,9 @@ function findInner(image: Grey, outer: Quad, trace?: (line: string) => void): Qu
   const threshold = Math.max(NESTED_EDGE_FLOOR, NESTED_EDGE_FACTOR * quantile(centre.subarray(0, c), 0.5));
   const rows = edgeLines(rowEdge, w, h, 'rows', threshold);
   const cols = edgeLines(colEdge, w, h, 'columns', threshold);
-  trace?.(`  rows ${rows.map((e) => (e ? '#' : '.')).join('')}\n  cols ${cols.map((e) => (e ? '#' : '.')).join('')}`);
+  trace?.(
+    `  rows ${rows.map((e) => (e ? '#' : '.')).join('')}\n  cols ${cols.map((e) => (e ? '#' : '.')).join('')}`,
+  );
   const sides = {
     top: stepInward(rows, 1),
     bottom: stepInward(rows, -1),
@@ -566,30 +658,128 @@ function findInner(image: Grey, outer: Quad, trace?: (line: string) => void): Qu
   const share = ((u1 - u0) * (v1 - v0)) / (w * h);
   if (share < NESTED.minShare || share > NESTED.maxShare) return null;
   // What lies between the outer band and the new outline must be plain compared with the inside.
-  const inside = meanEdge(rowEdge, colEdge, w, { left: u0 + 2, top: v0 + 2, width: u1 - u0 - 4, height: v1 - v0 - 4 });
+  const inside = meanEdgeOver(rowEdge, colEdge, w, [
+    {
+      left: u0 + 2,
+      top: v0 + 2,
+      width: u1 - u0 - 4,
+      height: v1 - v0 - 4,
+    },
+  ]);
   const midU = { left: Math.round(w * 0.15), width: Math.round(w * 0.7) };
   const midV = { top: Math.round(h * 0.15), height: Math.round(h * 0.7) };
+  // The lines between, leaving out one line next to the outer band and two next to the new edge
+  // (blurred edges have tails).
+  const between = (side: { edge: number; plainFrom: number }, step: 1 | -1) =>
+    step > 0
+      ? { from: side.plainFrom + 1, to: side.edge - 3 }
+      : { from: side.edge + 3, to: side.plainFrom - 1 };
   const gaps: Rect[] = [];
-  if (sides.top) gaps.push({ ...midU, top: sides.top.plainFrom, height: sides.top.edge - 2 - sides.top.plainFrom });
-  if (sides.bottom)
-    gaps.push({ ...midU, top: sides.bottom.edge + 3, height: sides.bottom.plainFrom - sides.bottom.edge - 2 });
-  if (sides.left) gaps.push({ ...midV, left: sides.left.plainFrom, width: sides.left.edge - 2 - sides.left.plainFrom });
-  if (sides.right)
-    gaps.push({ ...midV, left: sides.right.edge + 3, width: sides.right.plainFrom - sides.right.edge - 2 });
-  const ring = Math.max(...gaps.map((g) => meanEdge(rowEdge, colEdge, w, g)));
+  for (const [side, step, horizontal] of [
+    [sides.top, 1, true],
+    [sides.bottom, -1, true],
+    [sides.left, 1, false],
+    [sides.right, -1, false],
+  ] as const) {
+    if (side === null) continue;
+    const { from, to } = between(side, step);
+    gaps.push(
+      horizontal
+        ? { ...midU, top: from, height: to - from + 1 }
+        : { ...midV, left: from, width: to - from + 1 },
+    );
+  }
+  const ring = meanEdgeOver(rowEdge, colEdge, w, gaps);
   trace?.(`  between ${ring.toFixed(2)} inside ${inside.toFixed(2)}`);
   if (!(ring <= PLAIN_RING * inside)) return null;
   return rectCorners(u1 - u0, v1 - v0, u0, v0).map((p) => applyHomography(toImage, p)) as Quad;
 }
 
-/** Mean of the larger directional gradient over a rectangle (0 when it is empty). */
-function meanEdge(rowEdge: Float32Array, colEdge: Float32Array, w: number, r: Rect): number {
+interface RectifiedEdges {
+  w: number;
+  h: number;
+  /** From rectified coordinates to the image's. */
+  toImage: number[];
+  /** Gradients across rows (top and bottom edges) and across columns (left and right edges). */
+  rowEdge: Float32Array;
+  colEdge: Float32Array;
+}
+
+/** The quadrilateral's inside mapped onto an upright rectangle, with directional gradients. */
+function rectifiedEdges(image: Grey, quad: Quad): RectifiedEdges | null {
+  const [tl, tr, br, bl] = quad;
+  const w = Math.min(FINE_SIDE, Math.round((distance(tl, tr) + distance(bl, br)) / 2));
+  const h = Math.min(FINE_SIDE, Math.round((distance(tl, bl) + distance(tr, br)) / 2));
+  if (w < 24 || h < 24) return null;
+  const toImage = homography(rectCorners(w, h), quad);
+  const flat = rectify(image, toImage, w, h);
+  const rowEdge = new Float32Array(w * h);
+  const colEdge = new Float32Array(w * h);
+  for (let v = 1; v < h - 1; v++) {
+    for (let u = 1; u < w - 1; u++) {
+      const i = v * w + u;
+      rowEdge[i] = Math.abs((flat[i + w] as number) - (flat[i - w] as number)) / 2;
+      colEdge[i] = Math.abs((flat[i + 1] as number) - (flat[i - 1] as number)) / 2;
+    }
+  }
+  return { w, h, toImage, rowEdge, colEdge };
+}
+
+/**
+ * Moves each side of the outer outline (which lies a few pixels outside its edge: it comes from a
+ * thickened, blurred edge mask) onto the strongest parallel edge line within SNAP_REACH of it.
+ */
+function snapToEdges(image: Grey, quad: Quad): Quad {
+  const flatEdges = rectifiedEdges(image, quad);
+  if (flatEdges === null) return quad;
+  const { w, h, toImage, rowEdge, colEdge } = flatEdges;
+  const rows = meanProfile(rowEdge, w, h, 'rows');
+  const cols = meanProfile(colEdge, w, h, 'columns');
+  const strongest = (profile: Float32Array, from: number, to: number) => {
+    let best = from;
+    for (let k = from; k <= to; k++) if ((profile[k] as number) > (profile[best] as number)) best = k;
+    return best;
+  };
+  const reachV = Math.max(3, Math.round(h * SNAP_REACH));
+  const reachU = Math.max(3, Math.round(w * SNAP_REACH));
+  // Lines 0 and n - 1 have no gradient (no neighbour on one side): search from 1.
+  const v0 = strongest(rows, 1, reachV);
+  const v1 = strongest(rows, h - 1 - reachV, h - 2) + 1;
+  const u0 = strongest(cols, 1, reachU);
+  const u1 = strongest(cols, w - 1 - reachU, w - 2) + 1;
+  return rectCorners(u1 - u0, v1 - v0, u0, v0).map((p) => applyHomography(toImage, p)) as Quad;
+}
+
+/** Per row (or column): mean gradient over its middle 70%. */
+function meanProfile(edge: Float32Array, w: number, h: number, along: 'rows' | 'columns'): Float32Array {
+  const lines = along === 'rows' ? h : w;
+  const length = along === 'rows' ? w : h;
+  const from = Math.floor(length * 0.15);
+  const to = Math.ceil(length * 0.85);
+  const out = new Float32Array(lines);
+  for (let line = 0; line < lines; line++) {
+    let sum = 0;
+    for (let k = from; k < to; k++) sum += edge[along === 'rows' ? line * w + k : k * w + line] as number;
+    out[line] = sum / Math.max(1, to - from);
+  }
+  return out;
+}
+
+/** Mean of the larger directional gradient over rectangles, pooled (0 when they are empty). */
+function meanEdgeOver(
+  rowEdge: Float32Array,
+  colEdge: Float32Array,
+  w: number,
+  rects: readonly Rect[],
+): number {
   let sum = 0;
   let n = 0;
-  for (let v = r.top; v < r.top + r.height; v++) {
-    for (let u = r.left; u < r.left + r.width; u++) {
-      sum += Math.max(rowEdge[v * w + u] ?? 0, colEdge[v * w + u] ?? 0);
-      n++;
+  for (const r of rects) {
+    for (let v = r.top; v < r.top + r.height; v++) {
+      for (let u = r.left; u < r.left + r.width; u++) {
+        sum += Math.max(rowEdge[v * w + u] ?? 0, colEdge[v * w + u] ?? 0);
+        n++;
+      }
     }
   }
   return n === 0 ? 0 : sum / n;
@@ -646,19 +836,32 @@ function stepInward(isEdge: readonly boolean[], step: 1 | -1): { edge: number; p
   return { edge: end + step * k, plainFrom: end + step * plainFrom };
 }
 
-function sampleGrey(image: Grey, p: Corner): number {
-  const x = Math.min(image.width - 1.001, Math.max(0, p.x - 0.5));
-  const y = Math.min(image.height - 1.001, Math.max(0, p.y - 0.5));
-  const ix = Math.floor(x);
-  const iy = Math.floor(y);
-  const fx = x - ix;
-  const fy = y - iy;
-  const i = iy * image.width + ix;
-  const g = image.grey;
-  return (
-    ((g[i] ?? 0) * (1 - fx) + (g[i + 1] ?? 0) * fx) * (1 - fy) +
-    ((g[i + image.width] ?? 0) * (1 - fx) + (g[i + image.width + 1] ?? 0) * fx) * fy
-  );
+/** Bilinear samples of `image` at `m` applied to the centres of a w x h grid. */
+function rectify(image: Grey, m: readonly number[], w: number, h: number): Float32Array {
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, k = 0, l = 1] = m;
+  const out = new Float32Array(w * h);
+  const grey = image.grey;
+  const iw = image.width;
+  const maxX = image.width - 1.001;
+  const maxY = image.height - 1.001;
+  for (let v = 0; v < h; v++) {
+    const py = v + 0.5;
+    for (let u = 0; u < w; u++) {
+      const px = u + 0.5;
+      const z = g * px + k * py + l;
+      const x = Math.min(maxX, Math.max(0, (a * px + b * py + c) / z - 0.5));
+      const y = Math.min(maxY, Math.max(0, (d * px + e * py + f) / z - 0.5));
+      const ix = Math.floor(x);
+      const iy = Math.floor(y);
+      const fx = x - ix;
+      const fy = y - iy;
+      const i = iy * iw + ix;
+      out[v * w + u] =
+        ((grey[i] as number) * (1 - fx) + (grey[i + 1] as number) * fx) * (1 - fy) +
+        ((grey[i + iw] as number) * (1 - fx) + (grey[i + iw + 1] as number) * fx) * fy;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,7 +989,8 @@ function otsuThreshold(values: ArrayLike<number>): number {
     const weightAbove = total - weightBelow;
     if (weightAbove === 0) break;
     sumBelow += t * (histogram[t] ?? 0);
-    const between = weightBelow * weightAbove * (sumBelow / weightBelow - (sumAll - sumBelow) / weightAbove) ** 2;
+    const between =
+      weightBelow * weightAbove * (sumBelow / weightBelow - (sumAll - sumBelow) / weightAbove) ** 2;
     if (between > best) {
       best = between;
       threshold = t;

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { evaluateModel, markdownReport, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
+import { readCard } from '../../src/model/card.js';
+import { makeTestModel } from '../helpers/model.js';
+import { makeChestLikeJpeg } from '../helpers/images.js';
+
+let work: string;
+let modelDir: string;
+let data: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'xray-photo-eval-'));
+  modelDir = await makeTestModel({ dir: path.join(work, 'model') });
+  data = path.join(work, 'data');
+  // A tiny folder-layout dataset: test/covid and test/normal, three images each.
+  for (const [label, offset] of [
+    ['covid', 0],
+    ['normal', 10],
+  ] as const) {
+    await mkdir(path.join(data, 'test', label), { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const bytes = await makeChestLikeJpeg(180 + 10 * i, 200, { seed: offset + i });
+      await writeFile(path.join(data, 'test', label, `${label}-${i}.jpg`), bytes);
+    }
+  }
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('evaluate --simulate-photo', () => {
+  it('scores a simulated phone photo of every image and reports AUC drop and mean |change in probability|', async () => {
+    const r = await evaluateModel({ modelDir, data, split: 'test', simulatePhoto: true });
+    const photo = r.photo;
+    expect(photo).toBeDefined();
+    if (photo === undefined) return;
+    expect(photo.n).toBe(6);
+    expect(photo.meanAbsDelta).toBeGreaterThanOrEqual(0);
+    expect(photo.meanAbsDelta).toBeLessThanOrEqual(1);
+    // Both classes are present, so both AUCs exist and the drop is their difference.
+    expect(photo.auc).not.toBeNull();
+    expect(photo.aucDrop).toBeCloseTo((r.overall.auc ?? Number.NaN) - (photo.auc ?? Number.NaN), 9);
+
+    expect(markdownReport(r, [])).toContain('Phone photos of the film or screen');
+    await updateCardWithEvaluation(modelDir, r);
+    const card = await readCard(modelDir);
+    expect(card.metrics?.['phonePhoto']).toEqual(photo);
+    expect(card.limitations.some((l) => l.includes('simulated phone photos'))).toBe(true);
+  });
+});

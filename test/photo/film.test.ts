@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { decodeImage, type DecodedImage } from '../../src/image/decode.js';
+import {
+  cropDecoded,
+  detectFilm,
+  findFilm,
+  homography,
+  applyHomography,
+  rectifyFilm,
+  type FilmBox,
+  type Quad,
+} from '../../src/image/film.js';
+import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
+import { makeChestLikeJpeg } from '../helpers/images.js';
+
+function iou(a: FilmBox, b: FilmBox): number {
+  const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
+  const h = Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top);
+  const inter = Math.max(0, w) * Math.max(0, h);
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/** A room-like background: a colour with smooth blotches (blurred noise), as a phone sees a desk. */
+async function surroundings(width: number, height: number, mean: number): Promise<Buffer> {
+  return sharp({
+    create: {
+      width,
+      height,
+      channels: 3,
+      background: '#000000',
+      noise: { type: 'gaussian', mean, sigma: 40 },
+    },
+  })
+    .blur(6)
+    .linear([1.1, 1, 0.85], [0, 0, 0])
+    .png()
+    .toBuffer();
+}
+
+async function scene(
+  background: Buffer,
+  layers: { input: Buffer; left: number; top: number }[],
+): Promise<DecodedImage> {
+  return decodeImage(await sharp(background).composite(layers).jpeg({ quality: 85 }).toBuffer());
+}
+
+async function panel(width: number, height: number, grey: number): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: grey, g: grey, b: grey } } })
+    .png()
+    .toBuffer();
+}
+
+describe('findFilm', () => {
+  it('finds an X-ray lying on a desk', async () => {
+    const film = { left: 250, top: 120, width: 300, height: 360 };
+    const image = await scene(await surroundings(800, 600, 140), [
+      { input: await makeChestLikeJpeg(film.width, film.height), left: film.left, top: film.top },
+    ]);
+    const box = findFilm(image);
+    expect(box).not.toBeNull();
+    expect(iou(box as FilmBox, film)).toBeGreaterThan(0.8);
+  });
+
+  it('finds the film, not the light box around it', async () => {
+    const film = { left: 240, top: 110, width: 320, height: 380 };
+    const image = await scene(await surroundings(800, 600, 70), [
+      { input: await panel(420, 480, 245), left: 190, top: 60 },
+      {
+        input: await makeChestLikeJpeg(film.width, film.height, { seed: 3 }),
+        left: film.left,
+        top: film.top,
+      },
+    ]);
+    const found = detectFilm(image);
+    expect(found?.depth).toBeGreaterThanOrEqual(2);
+    expect(iou(found?.box ?? { left: 0, top: 0, width: 1, height: 1 }, film)).toBeGreaterThan(0.8);
+  });
+
+  it('finds the X-ray in simulated phone photos (tilted, lit unevenly, on a light box or a monitor)', async () => {
+    const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
+    for (const seed of [1, 2, 3, 4]) {
+      const photo = await simulatePhotoDetailed(xray, seed, { size: 768 });
+      const image = await decodeImage(photo.jpeg);
+      const [tl, tr, br, bl] = photo.xray;
+      const truth = {
+        left: Math.max(tl.x, bl.x),
+        top: Math.max(tl.y, tr.y),
+        width: Math.min(tr.x, br.x) - Math.max(tl.x, bl.x),
+        height: Math.min(bl.y, br.y) - Math.max(tl.y, tr.y),
+      };
+      const box = findFilm(image);
+      expect(box, `seed ${seed} (${photo.variant})`).not.toBeNull();
+      expect(iou(box as FilmBox, truth), `seed ${seed} (${photo.variant})`).toBeGreaterThan(0.5);
+    }
+  });
+
+  it('returns null when the picture is the X-ray', async () => {
+    for (const [w, h] of [
+      [256, 256],
+      [512, 420],
+      [224, 224],
+    ] as const) {
+      expect(findFilm(await decodeImage(await makeChestLikeJpeg(w, h)))).toBeNull();
+    }
+    // A scanned film padded with digital black is still the X-ray, not a photo of one.
+    const padded = await sharp(await makeChestLikeJpeg(300, 340))
+      .extend({ top: 40, bottom: 40, left: 60, right: 60, background: '#000000' })
+      .jpeg()
+      .toBuffer();
+    expect(findFilm(await decodeImage(padded))).toBeNull();
+    // Nothing at all to find.
+    expect(
+      findFilm(await decodeImage(await panel(300, 300, 128).then((b) => sharp(b).jpeg().toBuffer()))),
+    ).toBeNull();
+  });
+
+  it('is fast on a 1024 px working copy', async () => {
+    const xray = await makeChestLikeJpeg(300, 340);
+    const image = await decodeImage((await simulatePhotoDetailed(xray, 2)).jpeg);
+    expect(Math.max(image.width, image.height)).toBe(1024);
+    for (let i = 0; i < 5; i++) findFilm(image); // warm up the JIT
+    const times: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const t0 = performance.now();
+      findFilm(image);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    // ~5-10 ms on an idle core; the bound leaves room for a busy CI machine.
+    expect(times[4]).toBeLessThan(100);
+  });
+
+  it('cropDecoded cuts the working copy to the box', async () => {
+    const image = await decodeImage(await makeChestLikeJpeg(100, 80));
+    const crop = cropDecoded(image, { left: 10, top: 20, width: 30, height: 40 });
+    expect([crop.width, crop.height, crop.data.length]).toEqual([30, 40, 1200]);
+    expect(crop.data[0]).toBe(image.data[20 * 100 + 10]);
+    expect(crop.data[1199]).toBe(image.data[59 * 100 + 39]);
+  });
+
+  it('rectifyFilm undoes a perspective slant', async () => {
+    const image = await decodeImage(await makeChestLikeJpeg(200, 160));
+    // An upright quadrilateral gives back the plain crop.
+    const upright: Quad = [
+      { x: 20, y: 10 },
+      { x: 120, y: 10 },
+      { x: 120, y: 90 },
+      { x: 20, y: 90 },
+    ];
+    const flat = rectifyFilm(image, upright);
+    const crop = cropDecoded(image, { left: 20, top: 10, width: 100, height: 80 });
+    expect([flat.width, flat.height]).toEqual([100, 80]);
+    let diff = 0;
+    for (let i = 0; i < crop.data.length; i++) diff += Math.abs((flat.data[i] ?? 0) - (crop.data[i] ?? 0));
+    expect(diff / crop.data.length).toBeLessThan(1);
+    // The homography maps the corners where asked.
+    const slanted: Quad = [
+      { x: 30, y: 12 },
+      { x: 170, y: 25 },
+      { x: 160, y: 150 },
+      { x: 20, y: 140 },
+    ];
+    const m = homography(
+      [
+        { x: 0, y: 0 },
+        { x: 1, y: 0 },
+        { x: 1, y: 1 },
+        { x: 0, y: 1 },
+      ],
+      slanted,
+    );
+    const corner = applyHomography(m, { x: 1, y: 1 });
+    expect(corner.x).toBeCloseTo(160, 6);
+    expect(corner.y).toBeCloseTo(150, 6);
+  });
+});
