@@ -26,6 +26,8 @@ interface Options {
   json: boolean;
   updateCard: boolean;
   simulatePhoto: boolean;
+  lungsDir?: string;
+  handMasks: string;
   quiet: boolean;
 }
 
@@ -56,6 +58,12 @@ const program = new Command()
     'also score a simulated phone photo (film on a light box or monitor) of each image: AUC drop and mean |change in probability|',
     false,
   )
+  .option('--lungs-dir <dir>', 'lung model for the heatmap metric (default: lungs/ in the model directory)')
+  .option(
+    '--hand-masks <dir>',
+    'lung-mask data set with classifier_overlap.csv: checks the heatmap metric against hand-drawn masks',
+    path.resolve('../shared/data/lungmasks'),
+  )
   .option('--quiet', 'no progress bar', false)
   .action(run);
 
@@ -80,6 +88,10 @@ async function run(o: Options): Promise<void> {
       negatives: existsSync(o.negatives) ? path.resolve(o.negatives) : undefined,
       backend: config.backend,
       simulatePhoto: o.simulatePhoto,
+      lungsDir: o.lungsDir === undefined ? undefined : path.resolve(o.lungsDir),
+      handMasks: existsSync(path.join(o.handMasks, 'classifier_overlap.csv'))
+        ? path.resolve(o.handMasks)
+        : undefined,
       onProgress: (done, total) => {
         if (bar === undefined) return;
         // A new total is the next phase (the simulated photos): restart the bar.
@@ -105,6 +117,8 @@ async function run(o: Options): Promise<void> {
           covid_vs_pneumonia: result.covidVsPneumonia,
           without_pediatric: result.withoutPediatric,
           ...(result.photo === undefined ? {} : { phone_photo: result.photo }),
+          ...(result.heatmap === undefined ? {} : { heatmap: result.heatmap }),
+          ...(result.gate === undefined ? {} : { gate: result.gate }),
         }),
       );
       return;
@@ -132,8 +146,12 @@ async function run(o: Options): Promise<void> {
         `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}`,
       );
     if (result.heatmap !== undefined) {
+      const h = result.heatmap;
       console.log(
-        `  heatmap mass outside the thorax box: ${fmt(result.heatmap.meanOutside)} (n ${result.heatmap.n})`,
+        `  heatmap mass outside the ${h.mask === 'lungs' ? 'lungs' : 'thorax box'}: ${fmt(h.meanOutside)} (an even map: ${fmt(h.uniformOutside)}; n ${h.n})` +
+          (h.handMasks === undefined
+            ? ''
+            : `; with hand-drawn masks ${fmt(h.handMasks.meanOutsideHand)} vs predicted ${fmt(h.handMasks.meanOutsidePredicted)} on ${h.handMasks.n} images (Dice ${fmt(h.handMasks.meanDice)})`),
       );
     }
     const gate = result.gate;

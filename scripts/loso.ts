@@ -8,12 +8,13 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel, fmt, summary } from '../src/evaluation/evaluate.js';
 import { readCard, writeCard } from '../src/model/card.js';
-import { DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
+import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
+import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 
 interface Options {
   exclude: string[];
@@ -22,6 +23,7 @@ interface Options {
   card?: string;
   epochs: number;
   epochSize: number;
+  lungs: 'off' | 'check' | 'crop';
 }
 
 const program = new Command()
@@ -34,6 +36,11 @@ const program = new Command()
   .option('--card <dir>', 'model whose card receives the figures (default: MODEL_DIR or model/)')
   .option('--epochs <n>', 'maximum epochs', (v) => Number(v), 14)
   .option('--epoch-size <n>', 'images drawn per epoch', (v) => Number(v), 1280)
+  .addOption(
+    new Option('--lungs <mode>', 'lung step of the model trained')
+      .choices(['off', 'check', 'crop'])
+      .default(DEFAULT_LUNGS.mode),
+  )
   .action(run);
 
 async function run(o: Options): Promise<void> {
@@ -46,6 +53,15 @@ async function run(o: Options): Promise<void> {
       modelDir,
       architecture: 'default',
       preprocessing: DEFAULT_PREPROCESSING,
+      ...(o.lungs === 'off'
+        ? {}
+        : {
+            lungs: {
+              dir: path.resolve(config.modelDir, LUNG_MODEL_DIR),
+              crop: o.lungs === 'crop',
+              margin: DEFAULT_LUNGS.margin,
+            },
+          }),
       ...DEFAULT_TRAIN_OPTIONS,
       epochs: o.epochs,
       epochSize: o.epochSize,
@@ -81,7 +97,8 @@ async function run(o: Options): Promise<void> {
   const entry = {
     source: key,
     ...summary(m),
-    note: `default architecture trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
+    lungs: trainedCard.preprocessing.lungs ?? null,
+    note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
   const bothLabels = m.positives > 0 && m.positives < m.n;

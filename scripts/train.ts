@@ -9,10 +9,16 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
-import { DEFAULT_PREPROCESSING, SEED_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
+import {
+  DEFAULT_LUNGS,
+  DEFAULT_PREPROCESSING,
+  SEED_PREPROCESSING,
+  runTraining,
+} from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import type { PreprocessingSpec } from '../src/model/card.js';
 import type { SourceBalance } from '../src/training/sampler.js';
+import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 
 interface Options {
   data: string;
@@ -34,6 +40,9 @@ interface Options {
   excludePediatric: boolean;
   dedupe: boolean;
   epochSize?: number;
+  lungs: 'off' | 'check' | 'crop';
+  lungMargin: number;
+  lungsDir?: string;
   force: boolean;
   quiet: boolean;
 }
@@ -94,6 +103,16 @@ const program = new Command()
   .option('--exclude-pediatric', 'leave out images whose age group is pediatric', false)
   .option('--no-dedupe', 'skip the cross-split duplicate check (perceptual hashes)')
   .option('--epoch-size <n>', 'images drawn per epoch (default: the training split size)', int)
+  .addOption(
+    new Option(
+      '--lungs <mode>',
+      'lung step: crop to the lungs, only check they are there (refuse otherwise), or off',
+    )
+      .choices(['off', 'check', 'crop'])
+      .default(DEFAULT_LUNGS.mode),
+  )
+  .option('--lung-margin <fraction>', 'margin around the lung box, per side', num, DEFAULT_LUNGS.margin)
+  .option('--lungs-dir <dir>', 'lung model to use (default: lungs/ in the model directory)')
   .option('--force', 'replace the current model even if its validation AUC is higher', false)
   .option('--quiet', 'plain log lines instead of progress bars', false)
   .action(run);
@@ -127,10 +146,23 @@ async function run(o: Options): Promise<void> {
   let epochBar: cliProgress.SingleBar | undefined;
   const started = Date.now();
 
+  const modelDir = path.resolve(o.model ?? config.modelDir);
+  // The seed baseline stays the seed's pipeline: no lung step unless asked for.
+  const lungMode =
+    o.seedBaseline && !program.getOptionValueSource('lungs')?.startsWith('cli') ? 'off' : o.lungs;
   try {
     const outcome = await runTraining({
       data: o.data,
-      modelDir: path.resolve(o.model ?? config.modelDir),
+      modelDir,
+      ...(lungMode === 'off'
+        ? {}
+        : {
+            lungs: {
+              dir: path.resolve(o.lungsDir ?? path.join(modelDir, LUNG_MODEL_DIR)),
+              crop: lungMode === 'crop',
+              margin: o.lungMargin,
+            },
+          }),
       architecture: o.seedBaseline ? 'seed' : o.architecture,
       preprocessing,
       epochs: o.epochs,

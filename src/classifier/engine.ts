@@ -4,8 +4,9 @@ import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { readCard, type ModelCard } from '../model/card.js';
 import { checkModelMatchesCard, loadModel } from '../model/io.js';
 import { calibrate } from '../model/calibration.js';
-import { preprocess, type ModelInput } from '../image/preprocess.js';
+import { preprocess, type ModelInput, type Prepared } from '../image/preprocess.js';
 import type { DecodeLimits } from '../image/decode.js';
+import { lungsFound, segmenterFor, type Segmenter } from '../lungs/segment.js';
 import type { ClassifyResult, Heatmap, RefusalReason, Timings } from '../core/result.js';
 import { createExplainer, type Explainer } from '../explain/gradcam.js';
 import { renderOverlay } from '../explain/overlay.js';
@@ -37,6 +38,10 @@ export interface Engine {
   readonly card: ModelCard;
   readonly backend: BackendName;
   readonly gate: Gate | undefined;
+  /** The lung segmenter, when the card's preprocessing has a lung step. */
+  readonly lungs: Segmenter | undefined;
+  /** The one preprocessing path with this model's spec (and its lung model). */
+  prepare(bytes: Uint8Array, limits?: DecodeLimits): Promise<Prepared>;
   /** Calibrated probabilities for ready-made inputs (one forward pass per batch). */
   predict(inputs: readonly ModelInput[]): Promise<number[]>;
   /** Raw probability, features and (optionally) the map for one input. */
@@ -54,6 +59,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const explainer: Explainer | undefined =
     card.explainLayer === undefined ? undefined : createExplainer(model, card.explainLayer);
   const gate = card.gate === undefined ? undefined : await loadGate(options.modelDir, card.gate);
+  const lungs = await segmenterFor(card.preprocessing, options.modelDir, { backend });
+  const prepare = (bytes: Uint8Array, limits?: DecodeLimits) =>
+    preprocess(bytes, card.preprocessing, { limits, lungs });
 
   const toTensor = (inputs: readonly ModelInput[]) => {
     const batch = new Float32Array(inputs.length * size * size);
@@ -95,11 +103,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     card,
     backend,
     gate,
+    lungs,
+    prepare,
     predict,
     analyse,
     async classify(bytes, opts = {}) {
       const t0 = performance.now();
-      const prepared = await preprocess(bytes, card.preprocessing, opts.limits);
+      const prepared = await prepare(bytes, opts.limits);
       const t1 = performance.now();
       const timings = (t2: number, t3: number): Timings => ({
         preprocessMs: t1 - t0,
@@ -116,6 +126,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
       const imageRefusal = gate?.checkImage(prepared.decoded);
       if (imageRefusal !== undefined) return refuse(imageRefusal, t1);
+      // No lungs, no answer: a crop or a probability from elsewhere would be a guess.
+      if (
+        lungs !== undefined &&
+        prepared.lungs !== undefined &&
+        !lungsFound(prepared.lungs, lungs.minPlausibility)
+      )
+        return refuse('lungs_not_found', t1);
 
       const explain = (opts.explain ?? false) && explainer !== undefined;
       const analysis = await analyse(prepared.input, explain);
@@ -146,6 +163,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
     dispose() {
       model.dispose();
+      lungs?.dispose();
     },
   };
 }

@@ -10,8 +10,9 @@ import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
 import { evaluateGate, type GateEvaluation } from './gate-eval.js';
 import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
-import { decodeImage } from '../image/decode.js';
-import { toModelInput } from '../image/preprocess.js';
+import { createSegmenter, LUNG_MODEL_DIR, type Segmenter } from '../lungs/segment.js';
+import { readHandMaskIndex } from '../lungs/data.js';
+import { isXrayError } from '../core/errors.js';
 
 export interface EvaluationRequest {
   modelDir: string;
@@ -28,6 +29,13 @@ export interface EvaluationRequest {
   negatives?: string | undefined;
   /** Also score a simulated phone photo of each image (film on a light box or a monitor). */
   simulatePhoto?: boolean | undefined;
+  /**
+   * Lung model for the heatmap metric when the classifier has no lung step (default: `lungs/`
+   * in the model folder; without one the fixed thorax box is used).
+   */
+  lungsDir?: string | undefined;
+  /** The lung-mask data set (`classifier_overlap.csv`): checks the heatmap metric against hand-drawn masks. */
+  handMasks?: string | undefined;
 }
 
 /** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
@@ -110,18 +118,42 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
       scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
     };
     if (req.simulatePhoto === true) result.photo = await scorePhotos(engine, kept, probs, req.onProgress);
-    const heatmap = await heatmapShortcut(engine, kept);
-    if (heatmap !== null) result.heatmap = heatmap;
-    if (engine.gate !== undefined)
-      result.gate = await evaluateGate(
-        engine,
-        kept.map((s) => s.file),
-        req.negatives,
-      );
+    const segmenter =
+      engine.lungs === undefined
+        ? await optionalSegmenter(req.lungsDir ?? path.join(req.modelDir, LUNG_MODEL_DIR), req.backend)
+        : undefined;
+    try {
+      const handMasks =
+        req.handMasks === undefined ? undefined : await readHandMaskIndex(req.handMasks, dataset.root);
+      const heatmap = await heatmapShortcut(engine, kept, { segmenter, handMasks });
+      if (heatmap !== null) result.heatmap = heatmap;
+      if (engine.gate !== undefined)
+        result.gate = await evaluateGate(
+          engine,
+          kept.map((s) => s.file),
+          req.negatives,
+          segmenter,
+        );
+    } finally {
+      segmenter?.dispose();
+    }
     if (req.outDir !== undefined) result.files = await writeEvaluationFiles(req.outDir, result, req.modelDir);
     return result;
   } finally {
     engine.dispose();
+  }
+}
+
+/** The lung model in `dir`, or undefined when there is none (the heatmap metric then uses a box). */
+async function optionalSegmenter(
+  dir: string,
+  backend: BackendName | undefined,
+): Promise<Segmenter | undefined> {
+  try {
+    return await createSegmenter({ modelDir: dir, backend });
+  } catch (error) {
+    if (isXrayError(error) && error.code === 'model_missing') return undefined;
+    throw error;
   }
 }
 
@@ -130,11 +162,10 @@ export async function scoreSamples(
   samples: readonly Sample[],
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ probs: number[]; kept: Sample[]; skipped: { file: string; code: string }[] }> {
-  const prepared = await prepareInputs(
-    samples,
-    engine.card.preprocessing,
-    onProgress === undefined ? {} : { onProgress },
-  );
+  const prepared = await prepareInputs(samples, engine.card.preprocessing, {
+    lungs: engine.lungs,
+    ...(onProgress === undefined ? {} : { onProgress }),
+  });
   const size = engine.card.preprocessing.size;
   const probs: number[] = [];
   for (let i = 0; i < prepared.inputs.length; i += 64) {
@@ -162,7 +193,7 @@ export async function scorePhotos(
   const photoProbs = await mapWithConcurrency(samples, 2, async (sample, index) => {
     try {
       const photo = await simulatePhoto(await fs.readFile(sample.file), index);
-      const input = await toModelInput(await decodeImage(photo), engine.card.preprocessing);
+      const { input } = await engine.prepare(photo);
       const [p = Number.NaN] = await engine.predict([input]);
       return p;
     } catch {
@@ -275,10 +306,20 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
     lines.push(
       '## Where the model looks',
       '',
-      `Mean share of Grad-CAM mass outside the thorax: ${fmt(r.heatmap.meanOutside)} (n ${r.heatmap.n}; ${r.heatmap.method}).`,
+      `Mean share of Grad-CAM mass outside the ${r.heatmap.mask === 'lungs' ? 'lungs' : 'thorax box'}: ${fmt(r.heatmap.meanOutside)} ` +
+        `(a map spread evenly would score ${fmt(r.heatmap.uniformOutside)}; n ${r.heatmap.n}; ${r.heatmap.method}).`,
       '',
-      ...Object.entries(r.heatmap.perSource).map(([k, v]) => `- ${k}: ${fmt(v.meanOutside)} (n ${v.n})`),
+      ...Object.entries(r.heatmap.perSource).map(
+        ([k, v]) => `- ${k}: ${fmt(v.meanOutside)} (even map ${fmt(v.uniformOutside)}, n ${v.n})`,
+      ),
       '',
+      ...(r.heatmap.handMasks === undefined
+        ? []
+        : [
+            `Checked against hand-drawn lung masks on ${r.heatmap.handMasks.n} of these images: outside share ${fmt(r.heatmap.handMasks.meanOutsideHand)} with the hand masks vs ${fmt(r.heatmap.handMasks.meanOutsidePredicted)} with the predicted ones ` +
+              `(mean absolute difference ${fmt(r.heatmap.handMasks.meanAbsDifference)}; predicted vs hand mask Dice ${fmt(r.heatmap.handMasks.meanDice)}).`,
+            '',
+          ]),
     );
   }
   if (r.photo !== undefined) {
@@ -311,6 +352,21 @@ function gateLines(g: GateEvaluation): string[] {
     const o = g.negativeRejection.overall;
     lines.push(`| **all** | ${o.n} | ${o.count} | ${pct(o.rate)} |`, '', 'Target: >= 95% rejected.', '');
   }
+  const l = g.lungSignal;
+  if (l !== undefined) {
+    lines.push(
+      `### What the lung check adds (plausibility >= ${l.minPlausibility}; ${l.inUse ? 'in use by this model' : 'measured only, this model does not refuse on it'})`,
+      '',
+      '| | without | with |',
+      '|---|---:|---:|',
+      `| X-rays accepted (of ${l.xraysAccepted.n}) | ${l.xraysAccepted.without} | ${l.xraysAccepted.with} |`,
+      `| negatives rejected (of ${l.negativesRejected.n}) | ${l.negativesRejected.without} | ${l.negativesRejected.with} |`,
+      ...Object.entries(l.negativesRejectedPerKind).map(
+        ([kind, v]) => `| ${kind} rejected (of ${v.n}) | ${v.without} | ${v.with} |`,
+      ),
+      '',
+    );
+  }
   return lines;
 }
 
@@ -340,7 +396,11 @@ export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluati
     covidVsPneumonia: r.covidVsPneumonia === null ? null : summary(r.covidVsPneumonia),
     withoutPediatric: r.withoutPediatric === null ? null : summary(r.withoutPediatric),
     ...(r.gate === undefined ? {} : { gate: r.gate }),
-    ...(r.heatmap === undefined ? {} : { heatmapOutsideThorax: r.heatmap }),
+    ...(r.heatmap === undefined
+      ? {}
+      : r.heatmap.mask === 'lungs'
+        ? { heatmapOutsideLungs: r.heatmap, heatmapOutsideThorax: undefined }
+        : { heatmapOutsideThorax: r.heatmap }),
     ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
   card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
@@ -364,7 +424,7 @@ export function measuredLimitations(r: FullEvaluation): string[] {
   }
   if (r.heatmap !== undefined) {
     out.push(
-      `Measured: on average ${fmt(r.heatmap.meanOutside * 100, 0)}% of the heatmap mass falls outside a central thorax box.`,
+      `Measured: on average ${fmt(r.heatmap.meanOutside * 100, 0)}% of the heatmap mass falls outside ${r.heatmap.mask === 'lungs' ? "each image's predicted lung fields" : 'a central thorax box'} (a map spread evenly would put ${fmt(r.heatmap.uniformOutside * 100, 0)}% there).`,
     );
   }
   if (r.photo !== undefined) {
@@ -382,6 +442,11 @@ export function measuredLimitations(r: FullEvaluation): string[] {
           : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
         '; a stricter gate would refuse more real X-rays, which is worse than no gate.',
     );
+    const l = g.lungSignal;
+    if (l !== undefined && l.inUse)
+      out.push(
+        `Measured: the lung check (refuse when no plausible pair of lungs is found) raises the rejected non-chest-X-ray images from ${l.negativesRejected.without} to ${l.negativesRejected.with} of ${l.negativesRejected.n}, and changes the accepted X-rays from ${l.xraysAccepted.without} to ${l.xraysAccepted.with} of ${l.xraysAccepted.n}.`,
+      );
   }
   return out;
 }

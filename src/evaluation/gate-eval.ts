@@ -3,7 +3,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { Engine } from '../classifier/engine.js';
+import type { RefusalReason } from '../core/result.js';
+import { lungsFound } from '../lungs/mask.js';
+import type { Segmenter } from '../lungs/segment.js';
 import { mapWithConcurrency } from '../training/datasets.js';
+import { DATASET_LIMITS } from '../training/inputs.js';
 
 export interface GateRate {
   n: number;
@@ -17,23 +21,58 @@ export interface GateRate {
 export interface GateEvaluation {
   xrayAcceptance: GateRate;
   negativeRejection?: { overall: GateRate; perKind: Record<string, GateRate> };
+  /**
+   * What the lung check adds: the same figures with and without it (each signal is computed
+   * for every image, so the counts do not depend on the order the engine checks them in).
+   */
+  lungSignal?: {
+    minPlausibility: number;
+    /** Whether the model refuses on it (its preprocessing has a lung step), or it is only measured. */
+    inUse: boolean;
+    xraysAccepted: { without: number; with: number; n: number };
+    negativesRejected: { without: number; with: number; n: number };
+    negativesRejectedPerKind: Record<string, { without: number; with: number; n: number }>;
+  };
 }
 
-/** Runs each file through the engine's whole classify path (decode, gate, model) and counts answers. */
-async function outcomes(
+/** Each gate signal of one file, computed independently. */
+interface Signals {
+  image?: RefusalReason | undefined;
+  /** Undefined when no lung model was at hand. */
+  lungsFound?: boolean | undefined;
+  features?: RefusalReason | undefined;
+  error?: true;
+}
+
+async function signalsOf(
   engine: Engine,
+  segmenter: Segmenter | undefined,
   files: readonly string[],
-): Promise<(string | 'accepted' | 'error')[]> {
+): Promise<Signals[]> {
   return mapWithConcurrency(files, 2, async (file) => {
     try {
-      const r = await engine.classify(await readFile(file), {
-        limits: { maxBytes: 64 * 1024 * 1024, maxPixels: 100_000_000 },
-      });
-      return r.accepted ? 'accepted' : r.reason;
+      const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
+      const mask = prepared.lungs ?? (await segmenter?.segment(prepared.decoded));
+      const finder = engine.lungs ?? segmenter;
+      const analysis = await engine.analyse(prepared.input, false);
+      return {
+        image: engine.gate?.checkImage(prepared.decoded),
+        lungsFound:
+          mask === undefined || finder === undefined ? undefined : lungsFound(mask, finder.minPlausibility),
+        features: engine.gate?.checkFeatures(analysis.features),
+      };
     } catch {
-      return 'error';
+      return { error: true as const };
     }
   });
+}
+
+/** The answer the engine gives (`classify` checks image, then lungs if it has a lung step, then features). */
+function answer(s: Signals, useLungs: boolean): string {
+  if (s.error === true) return 'error';
+  if (s.image !== undefined) return s.image;
+  if (useLungs && s.lungsFound === false) return 'lungs_not_found';
+  return s.features ?? 'accepted';
 }
 
 function rate(results: readonly string[], counted: (r: string) => boolean): GateRate {
@@ -44,32 +83,67 @@ function rate(results: readonly string[], counted: (r: string) => boolean): Gate
 }
 
 /**
- * The gate's two figures: how many real X-rays it lets through, and how many non-X-rays it stops
- * (per kind, from a negatives folder with `manifest.csv`: file,kind,...).
+ * The gate's figures: how many real X-rays it lets through, and how many non-X-rays it stops
+ * (per kind, from a negatives folder with `manifest.csv`: file,kind,...), and what the lung
+ * check adds (with `segmenter` for a model without a lung step of its own).
  */
 export async function evaluateGate(
   engine: Engine,
   xrayFiles: readonly string[],
   negativesDir?: string,
+  segmenter?: Segmenter,
 ): Promise<GateEvaluation> {
-  const xray = rate(await outcomes(engine, xrayFiles), (r) => r === 'accepted');
-  if (negativesDir === undefined || !existsSync(path.join(negativesDir, 'manifest.csv')))
-    return { xrayAcceptance: xray };
-  const rows = parse(await readFile(path.join(negativesDir, 'manifest.csv')), { columns: true }) as {
-    file: string;
-    kind: string;
-  }[];
-  const results = await outcomes(
-    engine,
-    rows.map((r) => path.join(negativesDir, r.file)),
-  );
+  const inUse = engine.lungs !== undefined;
+  const xraySignals = await signalsOf(engine, segmenter, xrayFiles);
+  const accepted = (r: string) => r === 'accepted';
   const refused = (r: string) => r !== 'accepted';
-  const perKind: Record<string, GateRate> = {};
-  for (const kind of [...new Set(rows.map((r) => r.kind))].sort()) {
-    perKind[kind] = rate(
-      results.filter((_, i) => rows[i]?.kind === kind),
-      refused,
-    );
+  const xray = rate(
+    xraySignals.map((s) => answer(s, inUse)),
+    accepted,
+  );
+  const rows =
+    negativesDir === undefined || !existsSync(path.join(negativesDir, 'manifest.csv'))
+      ? []
+      : (parse(await readFile(path.join(negativesDir, 'manifest.csv')), { columns: true }) as {
+          file: string;
+          kind: string;
+        }[]);
+  const negSignals = await signalsOf(
+    engine,
+    segmenter,
+    rows.map((r) => path.join(negativesDir ?? '', r.file)),
+  );
+  const result: GateEvaluation = { xrayAcceptance: xray };
+  if (rows.length > 0) {
+    const results = negSignals.map((s) => answer(s, inUse));
+    const perKind: Record<string, GateRate> = {};
+    for (const kind of [...new Set(rows.map((r) => r.kind))].sort())
+      perKind[kind] = rate(
+        results.filter((_, i) => rows[i]?.kind === kind),
+        refused,
+      );
+    result.negativeRejection = { overall: rate(results, refused), perKind };
   }
-  return { xrayAcceptance: xray, negativeRejection: { overall: rate(results, refused), perKind } };
+  const finder = engine.lungs ?? segmenter;
+  if (finder !== undefined) {
+    const compare = (signals: readonly Signals[], counted: (r: string) => boolean) => ({
+      without: signals.filter((s) => counted(answer(s, false))).length,
+      with: signals.filter((s) => counted(answer(s, true))).length,
+      n: signals.length,
+    });
+    const perKind: Record<string, { without: number; with: number; n: number }> = {};
+    for (const kind of [...new Set(rows.map((r) => r.kind))].sort())
+      perKind[kind] = compare(
+        negSignals.filter((_, i) => rows[i]?.kind === kind),
+        refused,
+      );
+    result.lungSignal = {
+      minPlausibility: finder.minPlausibility,
+      inUse,
+      xraysAccepted: compare(xraySignals, accepted),
+      negativesRejected: compare(negSignals, refused),
+      negativesRejectedPerKind: perKind,
+    };
+  }
+  return result;
 }

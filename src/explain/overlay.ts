@@ -122,7 +122,12 @@ function shrink(image: DecodedImage, width: number, height: number): Uint8Array 
  * Bilinear upsampling of the small map (e.g. 12x12) to the region's size, in JS: cheaper than a
  * round trip through sharp for a map this small. Values 0..255.
  */
-function upsample(cam: Float32Array, [ch, cw]: [number, number], width: number, height: number): Uint8Array {
+export function upsample(
+  cam: Float32Array,
+  [ch, cw]: [number, number],
+  width: number,
+  height: number,
+): Uint8Array {
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     const fy = Math.min(ch - 1, Math.max(0, ((y + 0.5) * ch) / height - 0.5));
@@ -140,15 +145,4 @@ function upsample(cam: Float32Array, [ch, cw]: [number, number], width: number, 
     }
   }
   return out;
-}
-
-/** Share of the map's mass outside a mask (1 = lung) of the same size as the map. */
-export function massOutside(cam: Float32Array, inside: (index: number) => boolean): number {
-  let total = 0;
-  let outside = 0;
-  cam.forEach((v, i) => {
-    total += v;
-    if (!inside(i)) outside += v;
-  });
-  return total === 0 ? 0 : outside / total;
 }

@@ -1,5 +1,7 @@
 import sharp from 'sharp';
 import type { PreprocessingSpec } from '../model/card.js';
+import { XrayError } from '../core/errors.js';
+import { lungBox, lungsFound, type LungBox, type LungMask } from '../lungs/mask.js';
 import { decodeImage, type DecodeLimits, type DecodedImage } from './decode.js';
 
 /** The model's input for one image: `size * size` floats, row-major, one grey channel. */
@@ -13,6 +15,21 @@ export interface ModelInput {
 export interface Prepared {
   decoded: DecodedImage;
   input: ModelInput;
+  /** The lung mask, when a lung finder was given. */
+  lungs?: LungMask;
+}
+
+/** The lung segmenter as preprocessing sees it (see `src/lungs/segment.ts`). */
+export interface LungFinder {
+  /** Below this plausibility the lungs count as not found (from the lung model's card). */
+  readonly minPlausibility: number;
+  segment(image: DecodedImage): Promise<LungMask>;
+}
+
+export interface PreprocessOptions {
+  limits?: DecodeLimits | undefined;
+  /** Required when the spec has a lung step; when given, the mask is returned either way. */
+  lungs?: LungFinder | undefined;
 }
 
 /**
@@ -23,15 +40,34 @@ export interface Prepared {
 export async function preprocess(
   bytes: Uint8Array,
   spec: PreprocessingSpec,
-  limits?: DecodeLimits,
+  options: PreprocessOptions = {},
 ): Promise<Prepared> {
-  const decoded = await decodeImage(bytes, limits);
-  return { decoded, input: await toModelInput(decoded, spec) };
+  return prepareDecoded(await decodeImage(bytes, options.limits), spec, options.lungs);
 }
 
-/** Central crop, square fit, contrast equalisation and scaling of a decoded image. */
-export async function toModelInput(image: DecodedImage, spec: PreprocessingSpec): Promise<ModelInput> {
-  const region = centralRegion(image.width, image.height, spec.crop);
+/** `preprocess` after decoding (training augments or simulates photos on decoded images). */
+export async function prepareDecoded(
+  decoded: DecodedImage,
+  spec: PreprocessingSpec,
+  finder?: LungFinder,
+): Promise<Prepared> {
+  if (spec.lungs !== undefined && finder === undefined)
+    throw new XrayError('model_invalid', 'This model needs its lung model (lungs/ in the model folder).');
+  const lungs =
+    finder === undefined
+      ? undefined
+      : { mask: await finder.segment(decoded), minPlausibility: finder.minPlausibility };
+  const input = await toModelInput(decoded, spec, lungs);
+  return { decoded, input, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
+}
+
+/** Crop (central, or to the lungs), square fit, contrast equalisation and scaling of a decoded image. */
+export async function toModelInput(
+  image: DecodedImage,
+  spec: PreprocessingSpec,
+  lungs?: { mask: LungMask; minPlausibility: number },
+): Promise<ModelInput> {
+  const region = modelRegion(image, spec, lungs);
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 1 } })
     .extract(region)
     .resize({
@@ -58,6 +94,24 @@ export async function toModelInput(image: DecodedImage, spec: PreprocessingSpec)
   }
   const grey = await pipeline.extractChannel(0).raw().toBuffer();
   return { data: scale(grey, spec.scale), size: spec.size, region };
+}
+
+/**
+ * The part of the image the model sees: the lung box plus margin when the spec crops to the
+ * lungs and they were found, else the central fraction. (Serving refuses images whose lungs
+ * are not found; training and evaluation keep them with the central crop and count them.)
+ */
+export function modelRegion(
+  image: { width: number; height: number },
+  spec: PreprocessingSpec,
+  lungs?: { mask: LungMask; minPlausibility: number },
+): LungBox {
+  if (spec.lungs?.crop === true) {
+    if (lungs === undefined) throw new XrayError('model_invalid', 'A lung crop needs the lung mask.');
+    const box = lungsFound(lungs.mask, lungs.minPlausibility) ? lungBox(lungs.mask, spec.lungs.margin) : null;
+    if (box !== null && box.width > 0 && box.height > 0) return box;
+  }
+  return centralRegion(image.width, image.height, spec.crop);
 }
 
 export function centralRegion(

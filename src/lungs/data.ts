@@ -12,6 +12,7 @@ import { decodeImage, type DecodedImage } from '../image/decode.js';
 import { toModelInput } from '../image/preprocess.js';
 import type { PreprocessingSpec } from '../model/card.js';
 import { isSplit, mapWithConcurrency, type Split } from '../training/datasets.js';
+import { DATASET_LIMITS } from '../training/inputs.js';
 
 export interface LungSample {
   /** Absolute paths. */
@@ -24,8 +25,24 @@ export interface LungSample {
 
 export const LUNG_MANIFEST = 'manifest.csv';
 
-/** Decoding limits for training data (larger than a user's upload may be). */
-const DATA_LIMITS = { maxBytes: 64 * 1024 * 1024, maxPixels: 100_000_000 };
+export const OVERLAP_FILE = 'classifier_overlap.csv';
+
+/**
+ * Hand-drawn lung masks for images of the classification set: classifier image (absolute, under
+ * `dataRoot`) -> mask file. From `classifier_overlap.csv`, rows framed the same way only.
+ */
+export async function readHandMaskIndex(dir: string, dataRoot: string): Promise<Map<string, string>> {
+  const masks = new Map((await loadLungManifest(dir)).map((s) => [s.image, s.mask]));
+  const text = await readFile(path.join(dir, OVERLAP_FILE), 'utf8');
+  const rows = parse(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  const index = new Map<string, string>();
+  for (const row of rows) {
+    if (row['same_aspect_ratio'] !== 'yes' || !row['image'] || !row['classifier_file']) continue;
+    const mask = masks.get(path.resolve(dir, row['image']));
+    if (mask !== undefined) index.set(path.resolve(dataRoot, row['classifier_file']), mask);
+  }
+  return index;
+}
 
 export async function loadLungManifest(dir: string): Promise<LungSample[]> {
   const root = path.resolve(dir);
@@ -70,7 +87,7 @@ export async function preparePairs(
 ): Promise<PreparedPairs> {
   let done = 0;
   const pairs = await mapWithConcurrency(samples, options.concurrency ?? 4, async (sample) => {
-    const decoded = await decodeImage(await readFile(sample.image), DATA_LIMITS);
+    const decoded = await decodeImage(await readFile(sample.image), DATASET_LIMITS);
     const input = await toModelInput(decoded, spec);
     const truth = await readTruthMask(sample, decoded);
     const target = await maskToModelSize(truth, decoded.width, decoded.height, input.region, spec.size);

@@ -1,45 +1,19 @@
 import type * as tfTypes from '@tensorflow/tfjs';
+import path from 'node:path';
 import sharp from 'sharp';
 import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { XrayError } from '../core/errors.js';
-import type { RefusalReason } from '../core/result.js';
 import type { DecodedImage } from '../image/decode.js';
-import { toModelInput, type ModelInput } from '../image/preprocess.js';
+import { toModelInput, type LungFinder, type ModelInput } from '../image/preprocess.js';
+import type { PreprocessingSpec } from '../model/card.js';
 import { loadModel } from '../model/io.js';
 import { readLungCard, type LungCard } from './card.js';
 import { foldBatchNorm } from './unet.js';
+import type { LungBox, LungMask } from './mask.js';
 
-export interface LungBox {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
+export { lungBox, lungsFound, LUNGS_NOT_FOUND, type LungBox, type LungMask } from './mask.js';
 
-/** A lung mask at the size of the decoded image it was made from. */
-export interface LungMask {
-  width: number;
-  height: number;
-  /** Row-major, 255 = lung, 0 = background. */
-  data: Uint8Array;
-  /** Lung pixels / all pixels. */
-  area: number;
-  /** Bounding box of the kept components (at most the two largest), or null when none. */
-  box: LungBox | null;
-  /** 0..1: two lung-sized components side by side, of similar size, at a plausible place. */
-  plausibility: number;
-  /** Components kept (0, 1 or 2; one when the lungs touch or one is not visible). */
-  components: number;
-}
-
-/** The answer for the user when no plausible lungs are found (messages: refusal.lungs_not_found). */
-export const LUNGS_NOT_FOUND: RefusalReason = 'lungs_not_found';
-
-export function lungsFound(mask: LungMask, minPlausibility: number): boolean {
-  return mask.box !== null && mask.plausibility >= minPlausibility;
-}
-
-export interface Segmenter {
+export interface Segmenter extends LungFinder {
   readonly card: LungCard;
   readonly backend: BackendName;
   /** Per-pixel lung probabilities (size * size) for a ready-made input. */
@@ -76,6 +50,7 @@ export async function createSegmenter(options: SegmenterOptions): Promise<Segmen
   return {
     card,
     backend,
+    minPlausibility: card.minPlausibility,
     predict,
     async segment(decoded) {
       const input = await toModelInput(decoded, card.preprocessing);
@@ -84,6 +59,33 @@ export async function createSegmenter(options: SegmenterOptions): Promise<Segmen
     },
     dispose: () => model.dispose(),
   };
+}
+
+/** Where a classifier keeps the lung model its card's `preprocessing.lungs` names. */
+export const LUNG_MODEL_DIR = 'lungs';
+
+/**
+ * The lung model a classifier's preprocessing asks for, from `lungs/` in its folder (or
+ * `lungsDir`), checked against the version the classifier was trained with: a different
+ * segmenter would crop differently from what the classifier learnt. Undefined when the
+ * spec has no lung step.
+ */
+export async function segmenterFor(
+  spec: PreprocessingSpec,
+  modelDir: string,
+  options: { backend?: BackendName | undefined; lungsDir?: string | undefined } = {},
+): Promise<Segmenter | undefined> {
+  if (spec.lungs === undefined) return undefined;
+  const dir = options.lungsDir ?? path.join(modelDir, LUNG_MODEL_DIR);
+  const segmenter = await createSegmenter({ modelDir: dir, backend: options.backend });
+  if (segmenter.card.version !== spec.lungs.model) {
+    segmenter.dispose();
+    throw new XrayError(
+      'model_invalid',
+      `The classifier was trained with lung model ${spec.lungs.model}; ${dir} holds ${segmenter.card.version}.`,
+    );
+  }
+  return segmenter;
 }
 
 function checkShapes(model: tfTypes.LayersModel, card: LungCard): void {
@@ -327,22 +329,6 @@ export function plausibility(components: readonly Component[], width: number, he
   const level = ramp(Math.abs(right.cy - left.cy) / height, -1, 0, 0.15, 0.4);
   const balance = ramp(Math.min(a.area, b.area) / Math.max(a.area, b.area), 0.05, 0.3, 1, 1.1);
   return areaScore * placeScore * separation * level * balance;
-}
-
-/**
- * The lung box grown by `margin` (a fraction of its width and height on each side) and
- * clipped to the image: the region a lung crop keeps. Null when no lungs were found.
- */
-export function lungBox(mask: LungMask, margin: number): LungBox | null {
-  if (mask.box === null) return null;
-  const { left, top, width, height } = mask.box;
-  const dx = Math.round(width * margin);
-  const dy = Math.round(height * margin);
-  const x0 = Math.max(0, left - dx);
-  const y0 = Math.max(0, top - dy);
-  const x1 = Math.min(mask.width, left + width + dx);
-  const y1 = Math.min(mask.height, top + height + dy);
-  return { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
 }
 
 /** Lung pixels with a background 4-neighbour (or on the image border): the mask's outline. */

@@ -17,6 +17,19 @@ export const preprocessingSchema = z.object({
   contrast: z.enum(['none', 'normalise', 'clahe']),
   /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
   scale: z.enum(['unit', 'standardize']),
+  /**
+   * The lung segmenter (`lungs/` inside the model folder) runs first. An image whose lungs it
+   * cannot find is refused; with `crop` the model sees the lung box grown by `margin` on each
+   * side instead of the central `crop` fraction. Absent: no lung step (models before it).
+   */
+  lungs: z
+    .object({
+      /** Version of the lung model the classifier was trained with; the engine checks it. */
+      model: z.string().min(1),
+      crop: z.boolean(),
+      margin: z.number().min(0).max(0.5),
+    })
+    .optional(),
 });
 export type PreprocessingSpec = z.infer<typeof preprocessingSchema>;
 

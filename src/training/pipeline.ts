@@ -16,6 +16,7 @@ import { writeGateStats } from '../gate/gate.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
 import { DEFAULT_AUGMENT } from './augment.js';
 import type { SourceBalance } from './sampler.js';
+import { createSegmenter, LUNG_MODEL_DIR } from '../lungs/segment.js';
 
 /** The preprocessing of our default model; `--seed-baseline` uses the seed's 64 px instead. */
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
@@ -25,6 +26,12 @@ export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
   fit: 'fill',
   contrast: 'normalise',
   scale: 'unit',
+};
+
+/** The lung step of the default model (`--lungs`, `--lung-margin`): chosen by measurement, see the card. */
+export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
+  mode: 'off' | 'check' | 'crop';
+  margin: number;
 };
 
 export const SEED_PREPROCESSING: PreprocessingSpec = {
@@ -55,6 +62,11 @@ export interface TrainingRequest {
   excludeSources: readonly string[];
   excludePediatric: boolean;
   dedupe: boolean;
+  /**
+   * The lung step: the segmenter in `dir` runs first; with `crop` the classifier sees the lung
+   * box grown by `margin`. Its model is copied into the new model folder (`lungs/`).
+   */
+  lungs?: { dir: string; crop: boolean; margin: number } | undefined;
   /** Replace the current model even when its validation AUC is higher. */
   force: boolean;
   backend?: BackendName | undefined;
@@ -111,16 +123,38 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     `Layout: ${dataset.layout}. Train ${train.length}, val ${val.length} images (test split untouched).`,
   );
 
-  const progress = req.onPrepare === undefined ? {} : { onProgress: req.onPrepare };
-  const preparedTrain = await prepareInputs(train, req.preprocessing, progress);
-  const preparedVal = await prepareInputs(val, req.preprocessing, progress);
+  const segmenter =
+    req.lungs === undefined ? undefined : await createSegmenter({ modelDir: req.lungs.dir, backend });
+  const preprocessing: PreprocessingSpec =
+    req.lungs === undefined || segmenter === undefined
+      ? req.preprocessing
+      : {
+          ...req.preprocessing,
+          lungs: { model: segmenter.card.version, crop: req.lungs.crop, margin: req.lungs.margin },
+        };
+  const progress = {
+    lungs: segmenter,
+    ...(req.onPrepare === undefined ? {} : { onProgress: req.onPrepare }),
+  };
+  const preparedTrain = await prepareInputs(train, preprocessing, progress);
+  const preparedVal = await prepareInputs(val, preprocessing, progress);
+  segmenter?.dispose();
   for (const s of [...preparedTrain.skipped, ...preparedVal.skipped])
     req.log(`skipped ${path.basename(s.file)}: ${s.code}`);
+  const lungsNotFound = {
+    train: preparedTrain.lungsNotFound.length,
+    val: preparedVal.lungsNotFound.length,
+  };
+  if (segmenter !== undefined)
+    req.log(
+      `Lungs not found in ${lungsNotFound.train} training and ${lungsNotFound.val} validation image(s) ` +
+        `(kept with the central crop; the bots refuse such images).`,
+    );
 
-  const model = buildArchitecture(req.architecture, req.preprocessing.size, req.seed);
+  const model = buildArchitecture(req.architecture, preprocessing.size, req.seed);
   const result = await trainModel(model, preparedTrain, preparedVal, {
     ...DEFAULT_TRAIN_OPTIONS,
-    size: req.preprocessing.size,
+    size: preprocessing.size,
     epochs: req.epochs,
     batchSize: req.batchSize,
     learningRate: req.learningRate,
@@ -152,8 +186,8 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
 
   // The "is this a chest X-ray?" gate, on the same model's features.
   const gate = fitGate(
-    await extractFeatures(model, preparedTrain.inputs, req.preprocessing.size),
-    await extractFeatures(model, preparedVal.inputs, req.preprocessing.size),
+    await extractFeatures(model, preparedTrain.inputs, preprocessing.size),
+    await extractFeatures(model, preparedVal.inputs, preprocessing.size),
   );
 
   const version = `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-')}-${req.architecture}`;
@@ -161,7 +195,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     ...draftCard({
       version,
       architecture: req.architecture,
-      preprocessing: req.preprocessing,
+      preprocessing,
       threshold,
       thresholdRule: `highest threshold with sensitivity >= ${TARGET_SENSITIVITY} on the calibrated validation split`,
       calibration,
@@ -174,6 +208,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       counts: counts as unknown as Record<string, unknown>,
       excludedSources: [...req.excludeSources],
       excludedPediatric: req.excludePediatric,
+      ...(segmenter === undefined ? {} : { lungsNotFound }),
     },
     training: {
       backend,
@@ -196,6 +231,9 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   await fs.rm(staged, { recursive: true, force: true });
   await writeModelDir(staged, model, card);
   await writeGateStats(staged, gate.stats);
+  // The classifier's folder carries the lung model it was trained with (the engine checks it).
+  if (req.lungs !== undefined)
+    await fs.cp(req.lungs.dir, path.join(staged, LUNG_MODEL_DIR), { recursive: true });
   model.dispose();
   tf.disposeVariables();
 
@@ -259,7 +297,7 @@ async function currentModelValAuc(
   }
   try {
     const engine = await createEngine({ modelDir });
-    const prepared = await prepareInputs(val, engine.card.preprocessing);
+    const prepared = await prepareInputs(val, engine.card.preprocessing, { lungs: engine.lungs });
     const probs: number[] = [];
     for (let i = 0; i < prepared.inputs.length; i += 64) {
       const chunk = prepared.inputs.slice(i, i + 64).map((data) => ({

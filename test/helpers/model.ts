@@ -1,7 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { initBackend, tf } from '../../src/tf/backend.js';
+import { initBackend } from '../../src/tf/backend.js';
 import { defaultCnn } from '../../src/model/architectures.js';
 import { draftCard, writeModelDir } from '../../src/model/store.js';
 import type { ModelCard, PreprocessingSpec } from '../../src/model/card.js';
@@ -9,6 +9,10 @@ import { preprocess } from '../../src/image/preprocess.js';
 import { extractFeatures, fitGate } from '../../src/gate/fit.js';
 import { writeGateStats } from '../../src/gate/gate.js';
 import { makeChestLikeJpeg } from './images.js';
+import { saveModel } from '../../src/model/io.js';
+import { lungPreprocessing, writeLungCard } from '../../src/lungs/card.js';
+import { buildUNet } from '../../src/lungs/unet.js';
+import { LUNG_MODEL_DIR } from '../../src/lungs/segment.js';
 
 export const TEST_PREPROCESSING: PreprocessingSpec = {
   size: 32,
@@ -25,7 +29,15 @@ export const TEST_PREPROCESSING: PreprocessingSpec = {
  * from a real forward pass, just not meaningful ones.
  */
 export async function makeTestModel(
-  options: { dir?: string; version?: string; card?: Partial<ModelCard>; seed?: number; gate?: boolean } = {},
+  options: {
+    dir?: string;
+    version?: string;
+    card?: Partial<ModelCard>;
+    seed?: number;
+    gate?: boolean;
+    /** Adds a lung step (an untrained lung model in lungs/, see `makeTestLungModel`). */
+    lungs?: { crop: boolean; threshold: number; version?: string };
+  } = {},
 ): Promise<string> {
   await initBackend('wasm');
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'xray-model-')));
@@ -53,9 +65,48 @@ export async function makeTestModel(
     card = { ...card, gate: { ...fitted.settings, maxDistance: 1e6 } };
     gateStats = fitted.stats;
   }
+  if (options.lungs !== undefined) {
+    const version = await makeTestLungModel(path.join(dir, LUNG_MODEL_DIR), options.lungs.threshold);
+    card = {
+      ...card,
+      preprocessing: {
+        ...card.preprocessing,
+        lungs: { model: options.lungs.version ?? version, crop: options.lungs.crop, margin: 0.1 },
+      },
+    };
+  }
   await writeModelDir(dir, model, card);
   if (gateStats !== undefined) await writeGateStats(dir, gateStats);
   model.dispose();
-  tf.disposeVariables();
   return dir;
+}
+
+/**
+ * A real, untrained 32 px lung U-Net. Its outputs sit near 0.5 everywhere, so the card's
+ * threshold decides: 0.01 finds "lungs" covering the whole image (the crop keeps it all),
+ * 0.99 finds none (the engine refuses). Returns the lung model's version.
+ */
+export async function makeTestLungModel(dir: string, threshold: number): Promise<string> {
+  await initBackend('wasm');
+  const size = 32;
+  const filters = [4, 8];
+  const version = `test-lungs-${threshold}`;
+  const model = buildUNet({ size, filters, seed: 3 });
+  await saveModel(model, dir);
+  model.dispose();
+  await writeLungCard(dir, {
+    schemaVersion: 1,
+    name: 'lung-unet',
+    version,
+    createdAt: new Date().toISOString(),
+    architecture: { name: 'unet', filters, parameters: 1 },
+    input: { height: size, width: size, channels: 1 },
+    preprocessing: lungPreprocessing(size),
+    threshold,
+    minPlausibility: 0,
+    postprocessing: 'test',
+    intendedUse: 'test',
+    limitations: [],
+  });
+  return version;
 }

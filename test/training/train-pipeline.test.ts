@@ -8,6 +8,7 @@ import { readCard } from '../../src/model/card.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
 import { mulberry32 } from '../../src/training/random.js';
 import { makeTempDir, removeDir } from './fixtures.js';
+import { makeTestLungModel } from '../helpers/model.js';
 
 /**
  * A synthetic two-class problem the network can learn in a few steps: "covid" images carry a
@@ -146,5 +147,34 @@ describe('npm run train pipeline on generated images', () => {
     // The previous model is kept for rollback.
     expect(forced.backup).toBeDefined();
     await fs.access(path.join(forced.backup ?? '', 'card.json'));
+  });
+});
+
+describe('npm run train with the lung step', () => {
+  it('records the lung model in the card, carries it in lungs/, and evaluation measures with it', async () => {
+    // The untrained test lung model with threshold 0.01 finds "lungs" over the whole image.
+    const lungsDir = path.join(work, 'lung-model');
+    const lungVersion = await makeTestLungModel(lungsDir, 0.01);
+    const modelDir = path.join(work, 'model-lungs');
+    const outcome = await runTraining(
+      request(good, modelDir, { epochs: 2, lungs: { dir: lungsDir, crop: true, margin: 0.1 } }),
+    );
+    expect(outcome.replaced).toBe(true);
+    const card = await readCard(modelDir);
+    expect(card.preprocessing.lungs).toEqual({ model: lungVersion, crop: true, margin: 0.1 });
+    expect(card.data?.['lungsNotFound']).toEqual({ train: 0, val: 0 });
+    expect(JSON.parse(await fs.readFile(path.join(modelDir, 'lungs', 'card.json'), 'utf8'))).toMatchObject({
+      version: lungVersion,
+    });
+    expect(logs.some((l) => l.startsWith('Lungs not found in 0 training and 0 validation'))).toBe(true);
+
+    const r = await evaluateModel({ modelDir, data: good, split: 'test' });
+    expect(r.overall.n).toBe(32);
+    // Lungs cover every cell here, so no heatmap mass can fall outside them.
+    expect(r.heatmap).toMatchObject({ mask: 'lungs', n: 32, meanOutside: 0, uniformOutside: 0 });
+    expect(r.gate?.lungSignal).toMatchObject({
+      inUse: true,
+      xraysAccepted: { n: 32 },
+    });
   });
 });
