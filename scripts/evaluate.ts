@@ -165,8 +165,16 @@ async function run(o: Options): Promise<void> {
               .join(', ');
       console.log(
         `  gate: accepts ${gate.xrayAcceptance.count}/${gate.xrayAcceptance.n} X-rays` +
-          (neg === undefined ? '' : `; rejects ${neg.overall.count}/${neg.overall.n} negatives (${kinds})`),
+          (neg === undefined ? '' : `; rejects ${neg.overall.count}/${neg.overall.n} negatives (${kinds})`) +
+          (gate.head === undefined
+            ? ''
+            : ` [head fitted on real negatives: in-sample if these are they; cross-validated ${gate.head.crossValidated?.rejected ?? '–'}/${gate.head.crossValidated?.n ?? '–'}]`),
       );
+      const l = gate.lungSignal;
+      if (l !== undefined)
+        console.log(
+          `  lung check (${l.inUse ? 'in use' : 'measured only'}): negatives rejected ${l.negativesRejected.without} -> ${l.negativesRejected.with} of ${l.negativesRejected.n}, X-rays accepted ${l.xraysAccepted.without} -> ${l.xraysAccepted.with} of ${l.xraysAccepted.n}`,
+        );
     }
     console.log(
       `Report: ${result.files?.report ?? ''}${o.updateCard ? `; card updated: ${path.join(modelDir, 'card.json')}` : ''}`,

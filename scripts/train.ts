@@ -43,6 +43,7 @@ interface Options {
   lungs: 'off' | 'check' | 'crop';
   lungMargin: number;
   lungsDir?: string;
+  negatives: string | false;
   force: boolean;
   quiet: boolean;
 }
@@ -113,6 +114,12 @@ const program = new Command()
   )
   .option('--lung-margin <fraction>', 'margin around the lung box, per side', num, DEFAULT_LUNGS.margin)
   .option('--lungs-dir <dir>', 'lung model to use (default: lungs/ in the model directory)')
+  .option(
+    '--negatives <dir>',
+    "real non-chest-X-ray images (manifest.csv: file,kind) to fit the gate's head on; skipped when absent",
+    path.resolve('../shared/data/negatives'),
+  )
+  .option('--no-negatives', "train without the gate's head")
   .option('--force', 'replace the current model even if its validation AUC is higher', false)
   .option('--quiet', 'plain log lines instead of progress bars', false)
   .action(run);
@@ -154,6 +161,9 @@ async function run(o: Options): Promise<void> {
     const outcome = await runTraining({
       data: o.data,
       modelDir,
+      ...(o.negatives !== false && existsSync(path.join(o.negatives, 'manifest.csv'))
+        ? { negatives: path.resolve(o.negatives) }
+        : {}),
       ...(lungMode === 'off'
         ? {}
         : {

@@ -137,7 +137,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const explain = (opts.explain ?? false) && explainer !== undefined;
       const analysis = await analyse(prepared.input, explain);
       const t2 = performance.now();
-      const featureRefusal = gate?.checkFeatures(analysis.features);
+      const featureRefusal =
+        gate?.checkFeatures(analysis.features) ??
+        gate?.checkHead({ features: analysis.features, lungs: prepared.lungs, image: prepared.decoded });
       if (featureRefusal !== undefined) return refuse(featureRefusal, t2);
 
       const probability = calibrate(analysis.rawProbability, card.calibration);

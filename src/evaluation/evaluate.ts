@@ -351,6 +351,14 @@ function gateLines(g: GateEvaluation): string[] {
       lines.push(`| ${kind} | ${v.n} | ${v.count} | ${pct(v.rate)} |`);
     const o = g.negativeRejection.overall;
     lines.push(`| **all** | ${o.n} | ${o.count} | ${pct(o.rate)} |`, '', 'Target: >= 95% rejected.', '');
+    if (g.head !== undefined)
+      lines.push(
+        `The gate's head was fitted on real negatives; if these are the same images, the table above is in-sample. ` +
+          (g.head.crossValidated === null
+            ? 'No cross-validated figure is recorded.'
+            : `Cross-validated (each image scored by a head that never saw it): ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} rejected (${pct(g.head.crossValidated.rejected / Math.max(1, g.head.crossValidated.n))}).`),
+        '',
+      );
   }
   const l = g.lungSignal;
   if (l !== undefined) {
@@ -442,6 +450,10 @@ export function measuredLimitations(r: FullEvaluation): string[] {
           : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
         '; a stricter gate would refuse more real X-rays, which is worse than no gate.',
     );
+    if (g.head?.crossValidated != null)
+      out.push(
+        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).`,
+      );
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)
       out.push(

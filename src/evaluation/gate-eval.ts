@@ -33,6 +33,11 @@ export interface GateEvaluation {
     negativesRejected: { without: number; with: number; n: number };
     negativesRejectedPerKind: Record<string, { without: number; with: number; n: number }>;
   };
+  /**
+   * With a gate head fitted on real negatives (`npm run fit-gate`): rejection of those same
+   * negatives is in-sample; the card's cross-validated figure is the honest one.
+   */
+  head?: { threshold: number; crossValidated: { n: number; rejected: number } | null };
 }
 
 /** Each gate signal of one file, computed independently. */
@@ -41,6 +46,7 @@ interface Signals {
   /** Undefined when no lung model was at hand. */
   lungsFound?: boolean | undefined;
   features?: RefusalReason | undefined;
+  head?: RefusalReason | undefined;
   error?: true;
 }
 
@@ -60,6 +66,11 @@ async function signalsOf(
         lungsFound:
           mask === undefined || finder === undefined ? undefined : lungsFound(mask, finder.minPlausibility),
         features: engine.gate?.checkFeatures(analysis.features),
+        head: engine.gate?.checkHead({
+          features: analysis.features,
+          lungs: prepared.lungs,
+          image: prepared.decoded,
+        }),
       };
     } catch {
       return { error: true as const };
@@ -72,7 +83,7 @@ function answer(s: Signals, useLungs: boolean): string {
   if (s.error === true) return 'error';
   if (s.image !== undefined) return s.image;
   if (useLungs && s.lungsFound === false) return 'lungs_not_found';
-  return s.features ?? 'accepted';
+  return s.features ?? s.head ?? 'accepted';
 }
 
 function rate(results: readonly string[], counted: (r: string) => boolean): GateRate {
@@ -114,6 +125,17 @@ export async function evaluateGate(
     rows.map((r) => path.join(negativesDir ?? '', r.file)),
   );
   const result: GateEvaluation = { xrayAcceptance: xray };
+  const head = engine.gate?.settings.head;
+  if (head !== undefined) {
+    const cv = (
+      engine.card.metrics?.['gateHead'] as
+        { crossValidated?: { overall?: { n: number; rejected: number } } } | undefined
+    )?.crossValidated?.overall;
+    result.head = {
+      threshold: head.threshold,
+      crossValidated: cv === undefined ? null : { n: cv.n, rejected: cv.rejected },
+    };
+  }
   if (rows.length > 0) {
     const results = negSignals.map((s) => answer(s, inUse));
     const perKind: Record<string, GateRate> = {};

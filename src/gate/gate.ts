@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { DecodedImage } from '../image/decode.js';
 import type { RefusalReason } from '../core/result.js';
 import { mahalanobis, type FeatureStats } from './mahalanobis.js';
+import { headInput, headScore, readHead, type HeadParams, type HeadSignals } from './head.js';
 
 /**
  * "Is this a frontal chest X-ray?" Two stages: cheap image statistics first (colour, shape), then
@@ -20,6 +21,15 @@ export const gateSettingsSchema = z.object({
   /** The rule that chose `maxDistance`, for the card's reader. */
   rule: z.string(),
   file: z.string(),
+  /** The second head (see head.ts), fitted by `npm run fit-gate`; absent before it. */
+  head: z
+    .object({
+      file: z.string(),
+      /** Head score above this is "not a frontal chest X-ray"; chosen on validation X-rays. */
+      threshold: z.number().gt(0).lt(1),
+      rule: z.string(),
+    })
+    .optional(),
 });
 export type GateSettings = z.infer<typeof gateSettingsSchema>;
 
@@ -32,10 +42,24 @@ export interface Gate {
   /** Stage 2, on the features of the same forward pass that gives the probability. */
   checkFeatures(features: ArrayLike<number>): RefusalReason | undefined;
   distance(features: ArrayLike<number>): number;
+  /** Stage 3: the head on everything above (undefined without a head). */
+  checkHead(signals: Omit<HeadSignals, 'distance'>): RefusalReason | undefined;
+  headScore(signals: Omit<HeadSignals, 'distance'>): number | undefined;
 }
 
-export function createGate(settings: GateSettings, stats: FeatureStats): Gate {
+export function createGate(settings: GateSettings, stats: FeatureStats, head?: HeadParams): Gate {
+  const score = (signals: Omit<HeadSignals, 'distance'>) =>
+    head === undefined
+      ? undefined
+      : headScore(head, headInput({ ...signals, distance: mahalanobis(stats, signals.features) }));
   return {
+    headScore: score,
+    checkHead(signals) {
+      const p = score(signals);
+      return p !== undefined && settings.head !== undefined && p > settings.head.threshold
+        ? 'not_chest_xray'
+        : undefined;
+    },
     settings,
     checkImage(image) {
       if (image.colourfulness > settings.maxColourfulness) return 'colour_image';
@@ -59,7 +83,8 @@ export async function loadGate(modelDir: string, settings: GateSettings): Promis
   const stats = statsSchema.parse(raw);
   if (stats.precision.length !== stats.mean.length ** 2)
     throw new Error(`${settings.file}: precision matrix has the wrong size.`);
-  return createGate(settings, stats);
+  const head = settings.head === undefined ? undefined : await readHead(modelDir, settings.head.file);
+  return createGate(settings, stats, head);
 }
 
 export async function writeGateStats(modelDir: string, stats: FeatureStats): Promise<void> {

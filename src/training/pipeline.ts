@@ -17,6 +17,8 @@ import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions }
 import { DEFAULT_AUGMENT } from './augment.js';
 import type { SourceBalance } from './sampler.js';
 import { createSegmenter, LUNG_MODEL_DIR } from '../lungs/segment.js';
+import { fitHeadForModel } from '../gate/fit-head.js';
+import { mulberry32, shuffle } from './random.js';
 
 /** The preprocessing of our default model; `--seed-baseline` uses the seed's 64 px instead. */
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
@@ -33,6 +35,9 @@ export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
   mode: 'off' | 'check' | 'crop';
   margin: number;
 };
+
+/** Training X-rays the gate's head is fitted on (a seeded sample: plenty for a linear head). */
+const HEAD_TRAIN_XRAYS = 800;
 
 export const SEED_PREPROCESSING: PreprocessingSpec = {
   size: 64,
@@ -67,6 +72,8 @@ export interface TrainingRequest {
    * box grown by `margin`. Its model is copied into the new model folder (`lungs/`).
    */
   lungs?: { dir: string; crop: boolean; margin: number } | undefined;
+  /** Real non-chest-X-ray images (manifest.csv: file,kind): fits the gate's head (see gate/fit-head.ts). */
+  negatives?: string | undefined;
   /** Replace the current model even when its validation AUC is higher. */
   force: boolean;
   backend?: BackendName | undefined;
@@ -236,6 +243,19 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     await fs.cp(req.lungs.dir, path.join(staged, LUNG_MODEL_DIR), { recursive: true });
   model.dispose();
   tf.disposeVariables();
+
+  if (req.negatives !== undefined) {
+    const sample = shuffle([...preparedTrain.samples], mulberry32(req.seed)).slice(0, HEAD_TRAIN_XRAYS);
+    await fitHeadForModel({
+      modelDir: staged,
+      trainFiles: sample.map((s) => s.file),
+      valFiles: preparedVal.samples.map((s) => s.file),
+      negatives: req.negatives,
+      seed: req.seed,
+      backend,
+      log: req.log,
+    });
+  }
 
   const currentValAuc = await currentModelValAuc(req.modelDir, val, req.log);
   if (currentValAuc !== undefined && newValAuc < currentValAuc && !req.force) {

@@ -1,0 +1,268 @@
+/**
+ * Fits the gate's head (head.ts) for a trained model and measures it honestly: the head learns
+ * from real negatives, so its rejection rate on those same images says nothing. It is measured
+ * by cross-validation over the negatives (folds keep near-copies together) and by leaving one
+ * kind of negative out entirely (a kind of image it never saw).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { createEngine, type Engine } from '../classifier/engine.js';
+import { readCard, writeCard } from '../model/card.js';
+import type { BackendName } from '../tf/backend.js';
+import { lungsFound } from '../lungs/mask.js';
+import { mulberry32, shuffle } from '../training/random.js';
+import { mapWithConcurrency } from '../training/datasets.js';
+import { DATASET_LIMITS } from '../training/inputs.js';
+import { VAL_ACCEPTANCE } from './fit.js';
+import {
+  acceptanceThreshold,
+  fitHead,
+  headInput,
+  headScore,
+  HEAD_FILE,
+  writeHead,
+  type HeadParams,
+  type HeadSignals,
+} from './head.js';
+
+/** One image as the gate sees it, with the earlier stages' verdict. */
+export interface GateExample {
+  input: number[];
+  /** Refused before the head (colour, shape, lungs in use, feature distance). */
+  refusedBefore: boolean;
+}
+
+export interface NegativeExample extends GateExample {
+  kind: string;
+  /** Images of one group (e.g. panels of one figure) stay in one fold. */
+  group: string;
+}
+
+/** Runs each file through the engine's preprocessing and forward pass and collects the gate's signals. */
+export async function gateExamples(
+  engine: Engine,
+  files: readonly string[],
+): Promise<(GateExample | undefined)[]> {
+  const gate = engine.gate;
+  if (gate === undefined) throw new Error('The model has no gate to add a head to (train it again).');
+  return mapWithConcurrency(files, 2, async (file) => {
+    try {
+      const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
+      const { features } = await engine.analyse(prepared.input, false);
+      const signals: HeadSignals = {
+        features,
+        distance: gate.distance(features),
+        lungs: prepared.lungs,
+        image: prepared.decoded,
+      };
+      const lungsMissing =
+        engine.lungs !== undefined &&
+        prepared.lungs !== undefined &&
+        !lungsFound(prepared.lungs, engine.lungs.minPlausibility);
+      return {
+        input: headInput(signals),
+        refusedBefore:
+          gate.checkImage(prepared.decoded) !== undefined ||
+          lungsMissing ||
+          gate.checkFeatures(features) !== undefined,
+      };
+    } catch {
+      // Unreadable files get a clear error from the bot; they are not gate examples.
+      return undefined;
+    }
+  });
+}
+
+export interface Rejection {
+  n: number;
+  rejected: number;
+  /** Rejected by the earlier stages alone, for comparison. */
+  rejectedWithoutHead: number;
+}
+
+export interface HeadFit {
+  params: HeadParams;
+  threshold: number;
+  /** Validation X-rays accepted by the whole gate with the head. */
+  valAcceptance: { n: number; accepted: number };
+  /** Each negative scored by a head fitted without its fold (5 folds, stratified by kind). */
+  crossValidated: { overall: Rejection; perKind: Record<string, Rejection> };
+  /** Each kind scored by a head fitted without any image of that kind. */
+  leaveOneKindOut: Record<string, Rejection>;
+}
+
+const FOLDS = 5;
+
+function fitWith(
+  trainXrays: readonly GateExample[],
+  valXrays: readonly GateExample[],
+  negatives: readonly GateExample[],
+): { params: HeadParams; threshold: number } {
+  const x = [...trainXrays.map((e) => e.input), ...negatives.map((e) => e.input)];
+  const y = [...trainXrays.map(() => 0 as const), ...negatives.map(() => 1 as const)];
+  const params = fitHead(x, y);
+  // Only the X-rays the earlier stages let through reach the head.
+  const passing = valXrays.filter((e) => !e.refusedBefore).map((e) => headScore(params, e.input));
+  return { params, threshold: acceptanceThreshold(passing, VAL_ACCEPTANCE) };
+}
+
+function rejection(examples: readonly NegativeExample[], verdicts: readonly boolean[]): Rejection {
+  return {
+    n: examples.length,
+    rejected: verdicts.filter(Boolean).length,
+    rejectedWithoutHead: examples.filter((e) => e.refusedBefore).length,
+  };
+}
+
+function perKind(
+  examples: readonly NegativeExample[],
+  verdicts: readonly boolean[],
+): Record<string, Rejection> {
+  const out: Record<string, Rejection> = {};
+  for (const kind of [...new Set(examples.map((e) => e.kind))].sort()) {
+    const idx = examples.flatMap((e, i) => (e.kind === kind ? [i] : []));
+    out[kind] = rejection(
+      idx.map((i) => examples[i] as NegativeExample),
+      idx.map((i) => verdicts[i] ?? false),
+    );
+  }
+  return out;
+}
+
+export function fitGateHead(
+  trainXrays: readonly GateExample[],
+  valXrays: readonly GateExample[],
+  negatives: readonly NegativeExample[],
+  seed = 1,
+): HeadFit {
+  const rejects = (fit: { params: HeadParams; threshold: number }, e: GateExample) =>
+    e.refusedBefore || headScore(fit.params, e.input) > fit.threshold;
+
+  // Folds: groups shuffled within each kind, dealt round-robin.
+  const fold = new Map<string, number>();
+  const random = mulberry32(seed);
+  for (const kind of [...new Set(negatives.map((e) => e.kind))].sort()) {
+    const groups = [...new Set(negatives.filter((e) => e.kind === kind).map((e) => e.group))].sort();
+    shuffle(groups, random);
+    groups.forEach((g, i) => fold.set(g, i % FOLDS));
+  }
+  const cv = new Array<boolean>(negatives.length).fill(false);
+  for (let k = 0; k < FOLDS; k++) {
+    const held = negatives.flatMap((e, i) => (fold.get(e.group) === k ? [i] : []));
+    if (held.length === 0) continue;
+    const fit = fitWith(
+      trainXrays,
+      valXrays,
+      negatives.filter((e) => fold.get(e.group) !== k),
+    );
+    for (const i of held) cv[i] = rejects(fit, negatives[i] as NegativeExample);
+  }
+
+  const leaveOneKindOut: Record<string, Rejection> = {};
+  for (const kind of [...new Set(negatives.map((e) => e.kind))].sort()) {
+    const held = negatives.filter((e) => e.kind === kind);
+    const fit = fitWith(
+      trainXrays,
+      valXrays,
+      negatives.filter((e) => e.kind !== kind),
+    );
+    leaveOneKindOut[kind] = rejection(
+      held,
+      held.map((e) => rejects(fit, e)),
+    );
+  }
+
+  const final = fitWith(trainXrays, valXrays, negatives);
+  return {
+    ...final,
+    valAcceptance: { n: valXrays.length, accepted: valXrays.filter((e) => !rejects(final, e)).length },
+    crossValidated: { overall: rejection(negatives, cv), perKind: perKind(negatives, cv) },
+    leaveOneKindOut,
+  };
+}
+
+/** Panels of one figure ("...-a.jpg", "...-b.jpg") and copies share a group. */
+export function negativeGroup(origin: string): string {
+  return origin.replace(/\.[a-z0-9]+$/i, '').replace(/[-_][a-z]$/i, '');
+}
+
+export interface HeadRequest {
+  modelDir: string;
+  /** Training X-rays to fit on (a sample is plenty) and validation X-rays for the threshold. */
+  trainFiles: readonly string[];
+  valFiles: readonly string[];
+  /** Folder of real negatives with manifest.csv (file,kind[,origin]). */
+  negatives: string;
+  seed?: number;
+  backend?: BackendName | undefined;
+  log?: (line: string) => void;
+}
+
+/**
+ * Fits the head for the model in `modelDir` and writes gate-head.json, the card's `gate.head`
+ * and `metrics.gateHead` (the cross-validated figures). Used by `npm run fit-gate` and by
+ * `npm run train` when negatives are at hand.
+ */
+export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
+  const rows = parse(await readFile(path.join(req.negatives, 'manifest.csv')), { columns: true }) as {
+    file: string;
+    kind: string;
+    origin?: string;
+  }[];
+  const engine = await createEngine({ modelDir: req.modelDir, backend: req.backend });
+  let fit: HeadFit;
+  try {
+    req.log?.(
+      `Gate head: scoring ${req.trainFiles.length} training and ${req.valFiles.length} validation X-rays and ${rows.length} negatives...`,
+    );
+    const kept = (xs: (GateExample | undefined)[]) => xs.filter((x): x is GateExample => x !== undefined);
+    const trainX = kept(await gateExamples(engine, req.trainFiles));
+    const valX = kept(await gateExamples(engine, req.valFiles));
+    const negs = await gateExamples(
+      engine,
+      rows.map((r) => path.join(req.negatives, r.file)),
+    );
+    const negatives: NegativeExample[] = rows.flatMap((r, i) => {
+      const e = negs[i];
+      return e === undefined ? [] : [{ ...e, kind: r.kind, group: negativeGroup(r.origin ?? r.file) }];
+    });
+    fit = fitGateHead(trainX, valX, negatives, req.seed ?? 1);
+  } finally {
+    engine.dispose();
+  }
+  await writeHead(req.modelDir, fit.params);
+  const card = await readCard(req.modelDir);
+  if (card.gate === undefined) throw new Error('The card has no gate.');
+  card.gate = {
+    ...card.gate,
+    head: {
+      file: HEAD_FILE,
+      threshold: fit.threshold,
+      rule: `logistic regression (class-balanced, L2) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness and log aspect ratio; fitted on ${req.trainFiles.length} training X-rays and ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+    },
+  };
+  card.metrics = {
+    ...card.metrics,
+    gateHead: {
+      valAcceptance: fit.valAcceptance,
+      crossValidated: fit.crossValidated,
+      leaveOneKindOut: fit.leaveOneKindOut,
+      note: 'The head was fitted on these negatives, so rejection measured on them afterwards is in-sample; these cross-validated (5 folds, panels of one figure kept together) and leave-one-kind-out figures are the honest ones.',
+    },
+  };
+  await writeCard(req.modelDir, card);
+  const pct = (a: number, n: number) => `${a}/${n} (${((100 * a) / Math.max(1, n)).toFixed(1)}%)`;
+  const { overall } = fit.crossValidated;
+  req.log?.(
+    `Gate head: threshold ${fit.threshold.toFixed(3)}; validation X-rays accepted ${pct(fit.valAcceptance.accepted, fit.valAcceptance.n)}.`,
+  );
+  req.log?.(
+    `Gate head: cross-validated negatives rejected ${pct(overall.rejected, overall.n)} (without the head ${pct(overall.rejectedWithoutHead, overall.n)}).`,
+  );
+  for (const [kind, r] of Object.entries(fit.crossValidated.perKind))
+    req.log?.(
+      `  ${kind}: ${pct(r.rejected, r.n)} (without the head ${r.rejectedWithoutHead}; with the kind left out of fitting ${fit.leaveOneKindOut[kind]?.rejected ?? '–'})`,
+    );
+  return fit;
+}

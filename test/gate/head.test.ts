@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { acceptanceThreshold, fitHead, headScore } from '../../src/gate/head.js';
+import { fitGateHead, negativeGroup, type NegativeExample } from '../../src/gate/fit-head.js';
+import { mulberry32, randomNormal } from '../../src/training/random.js';
+import { createEngine } from '../../src/classifier/engine.js';
+import { readCard } from '../../src/model/card.js';
+import { makeTestModel } from '../helpers/model.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
+import { makeTempDir, removeDir } from '../training/fixtures.js';
+
+const random = mulberry32(5);
+const blob = (centre: number, n: number) =>
+  Array.from({ length: n }, () => [
+    randomNormal(random, centre, 1),
+    randomNormal(random, 0, 1),
+    randomNormal(random, 0, 5),
+  ]);
+
+describe('fitHead', () => {
+  it('separates two classes and scores the far side of each as such', () => {
+    const xrays = blob(-2, 120);
+    const others = blob(2, 30);
+    const params = fitHead(
+      [...xrays, ...others],
+      [...xrays.map(() => 0 as const), ...others.map(() => 1 as const)],
+    );
+    const correct =
+      xrays.filter((x) => headScore(params, x) < 0.5).length +
+      others.filter((x) => headScore(params, x) > 0.5).length;
+    expect(correct / 150).toBeGreaterThan(0.95);
+    expect(headScore(params, [-5, 0, 0])).toBeLessThan(0.05);
+    expect(headScore(params, [5, 0, 0])).toBeGreaterThan(0.95);
+    // The first input carries the difference; the noisy third must weigh less.
+    expect(Math.abs(params.weights[0] ?? 0)).toBeGreaterThan(Math.abs(params.weights[2] ?? 0));
+  });
+
+  it('refuses data with one class only', () => {
+    expect(() => fitHead([[1], [2]], [0, 0])).toThrow(/both/);
+  });
+});
+
+describe('acceptanceThreshold', () => {
+  it('lets the given share of X-rays through and never goes below 0.5', () => {
+    const scores = Array.from({ length: 100 }, (_, i) => i / 100);
+    expect(acceptanceThreshold(scores, 0.9)).toBeCloseTo(0.89, 6);
+    expect(acceptanceThreshold([0.01, 0.02], 0.99)).toBe(0.5);
+  });
+});
+
+describe('fitGateHead', () => {
+  it('measures each negative with a head that never saw its fold, and each kind left out', () => {
+    const x = (v: number[]) => ({ input: v, refusedBefore: false });
+    const xrays = blob(-2, 80).map(x);
+    const negatives: NegativeExample[] = [
+      ...blob(2, 20).map((v, i) => ({ ...x(v), kind: 'far', group: `f${i}` })),
+      // Looks exactly like an X-ray: no head can tell, and cross-validation must say so.
+      ...blob(-2, 10).map((v, i) => ({ ...x(v), kind: 'lookalike', group: `l${i}` })),
+    ];
+    const fit = fitGateHead(xrays.slice(0, 60), xrays.slice(60), negatives);
+    expect(fit.crossValidated.perKind['far']?.rejected).toBeGreaterThanOrEqual(19);
+    expect(fit.crossValidated.perKind['lookalike']?.rejected).toBeLessThanOrEqual(2);
+    expect(fit.crossValidated.overall.n).toBe(30);
+    expect(fit.leaveOneKindOut['far']?.n).toBe(20);
+    expect(fit.valAcceptance.accepted).toBeGreaterThanOrEqual(19);
+  });
+
+  it('keeps panels of one figure in one group', () => {
+    expect(negativeGroup('repo:images/fig3-a.jpg')).toBe(negativeGroup('repo:images/fig3-b.jpg'));
+    expect(negativeGroup('repo:images/fig3-a.jpg')).not.toBe(negativeGroup('repo:images/fig4-a.jpg'));
+  });
+});
+
+describe('npm run fit-gate', () => {
+  let dir: string;
+  let modelDir: string;
+
+  /** Grey noise and grey gradients pass the colour and shape rules: only the head can refuse them. */
+  async function greyNoise(seed: number): Promise<Buffer> {
+    const r = mulberry32(seed);
+    const data = Buffer.from(Array.from({ length: 120 * 120 }, () => Math.floor(r() * 256)));
+    return sharp(data, { raw: { width: 120, height: 120, channels: 1 } })
+      .jpeg()
+      .toBuffer();
+  }
+  async function greyGradient(seed: number): Promise<Buffer> {
+    const data = Buffer.from(Array.from({ length: 120 * 120 }, (_, i) => ((i % 120) * 2 + seed * 7) % 256));
+    return sharp(data, { raw: { width: 120, height: 120, channels: 1 } })
+      .jpeg()
+      .toBuffer();
+  }
+
+  beforeAll(async () => {
+    dir = await makeTempDir('fit-gate');
+    modelDir = await makeTestModel({ dir: path.join(dir, 'model') });
+    const data = path.join(dir, 'data');
+    await fs.mkdir(path.join(data, 'images'), { recursive: true });
+    const rows = ['file,label,source,patient_id,split'];
+    for (let i = 0; i < 36; i++) {
+      const split = i < 24 ? 'train' : 'val';
+      await fs.writeFile(
+        path.join(data, 'images', `x${i}.jpg`),
+        await makeChestLikeJpeg(150 + (i % 5) * 10, 170, { seed: i }),
+      );
+      rows.push(`images/x${i}.jpg,${i % 2 === 0 ? 'covid' : 'normal'},gen,p${i},${split}`);
+    }
+    await fs.writeFile(path.join(data, 'manifest.csv'), `${rows.join('\n')}\n`);
+    const negatives = path.join(dir, 'negatives');
+    await fs.mkdir(negatives, { recursive: true });
+    const neg = ['file,kind,source,origin'];
+    for (let i = 0; i < 10; i++) {
+      await fs.writeFile(path.join(negatives, `n${i}.jpg`), await greyNoise(i));
+      await fs.writeFile(path.join(negatives, `g${i}.jpg`), await greyGradient(i));
+      neg.push(`n${i}.jpg,noise,gen,gen:n${i}.jpg`, `g${i}.jpg,gradient,gen,gen:g${i}.jpg`);
+    }
+    await fs.writeFile(path.join(negatives, 'c.jpg'), await makeColourPhotoJpeg());
+    neg.push('c.jpg,photo,gen,gen:c.jpg');
+    await fs.writeFile(path.join(negatives, 'manifest.csv'), `${neg.join('\n')}\n`);
+  }, 60_000);
+  afterAll(async () => removeDir(dir));
+
+  it('fits the head, writes it and the honest figures into the card, and the engine refuses with it', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run(
+      path.resolve('node_modules/.bin/tsx'),
+      [
+        'scripts/fit-gate.ts',
+        '--model',
+        modelDir,
+        '--data',
+        path.join(dir, 'data'),
+        '--negatives',
+        path.join(dir, 'negatives'),
+      ],
+      { timeout: 120_000 },
+    );
+    expect(stdout).toMatch(/cross-validated negatives rejected \d+\/21/);
+    const card = await readCard(modelDir);
+    expect(card.gate?.head?.file).toBe('gate-head.json');
+    expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
+    await fs.access(path.join(modelDir, 'gate-head.json'));
+
+    const engine = await createEngine({ modelDir });
+    try {
+      // Unseen images of both sides: a new grey noise picture is refused, a new chest-like one is not.
+      const refused = await engine.classify(await greyNoise(99));
+      expect(refused).toMatchObject({ accepted: false, reason: 'not_chest_xray' });
+      const accepted = await engine.classify(await makeChestLikeJpeg(180, 190, { seed: 77 }));
+      expect(accepted.accepted).toBe(true);
+    } finally {
+      engine.dispose();
+    }
+  }, 150_000);
+});
