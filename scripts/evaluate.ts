@@ -8,6 +8,9 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../src/config.js';
+import { comparisonSentence, modelSummary, type ModelSummary } from '../src/evaluation/compare.js';
+import { readCard } from '../src/model/card.js';
+import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import {
   evaluateModel,
   fmt,
@@ -28,6 +31,7 @@ interface Options {
   simulatePhoto: boolean;
   lungsDir?: string;
   handMasks: string;
+  compareWith?: string;
   quiet: boolean;
 }
 
@@ -63,6 +67,10 @@ const program = new Command()
     '--hand-masks <dir>',
     'lung-mask data set with classifier_overlap.csv: checks the heatmap metric against hand-drawn masks',
     path.resolve('../shared/data/lungmasks'),
+  )
+  .option(
+    '--compare-with <dir>',
+    'another model (e.g. the other crop) scored on the same split; with --update-card the card says how they compare',
   )
   .option('--quiet', 'no progress bar', false)
   .action(run);
@@ -106,7 +114,25 @@ async function run(o: Options): Promise<void> {
       r.files = await writeEvaluationFiles(outDir, r, modelDir);
       return r;
     });
-    if (o.updateCard) await updateCardWithEvaluation(modelDir, result);
+    let comparison: { other: ModelSummary; sentence: string } | undefined;
+    if (o.compareWith !== undefined) {
+      const otherDir = path.resolve(o.compareWith);
+      const other = await evaluateModel({
+        modelDir: otherDir,
+        data: path.resolve(o.data),
+        split: o.split,
+        sources: o.source,
+        backend: config.backend,
+        lungsDir: o.lungsDir === undefined ? path.join(modelDir, LUNG_MODEL_DIR) : path.resolve(o.lungsDir),
+      });
+      const [mine, theirs] = [
+        modelSummary(result, await readCard(modelDir)),
+        modelSummary(other, await readCard(otherDir)),
+      ];
+      comparison = { other: theirs, sentence: comparisonSentence(mine, theirs) };
+      console.log(comparison.sentence);
+    }
+    if (o.updateCard) await updateCardWithEvaluation(modelDir, result, comparison);
     if (o.json) {
       console.log(
         JSON.stringify({

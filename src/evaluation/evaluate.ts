@@ -9,6 +9,7 @@ import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry
 import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
 import { evaluateGate, type GateEvaluation } from './gate-eval.js';
+import type { ModelSummary } from './compare.js';
 import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
 import { createSegmenter, LUNG_MODEL_DIR, type Segmenter } from '../lungs/segment.js';
 import { readHandMaskIndex } from '../lungs/data.js';
@@ -394,7 +395,12 @@ export const summary = (m: EvaluationReport) => ({
 });
 
 /** Writes the evaluation's figures into the model's card (the card is never edited by hand). */
-export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluation): Promise<void> {
+export async function updateCardWithEvaluation(
+  modelDir: string,
+  r: FullEvaluation,
+  /** Another model measured the same way (evaluate --compare-with), and the sentence about both. */
+  comparison?: { other: ModelSummary; sentence: string },
+): Promise<void> {
   const card = await readCard(modelDir);
 
   card.metrics = {
@@ -411,7 +417,12 @@ export async function updateCardWithEvaluation(modelDir: string, r: FullEvaluati
         : { heatmapOutsideThorax: r.heatmap }),
     ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
-  card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
+  if (comparison !== undefined) card.metrics['comparedWith'] = comparison.other;
+  card.limitations = [
+    ...BASE_LIMITATIONS,
+    ...measuredLimitations(r),
+    ...(comparison === undefined ? [] : [comparison.sentence]),
+  ];
   await writeCard(modelDir, card);
 }
 

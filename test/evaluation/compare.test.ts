@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { comparisonSentence, describeCrop, type ModelSummary } from '../../src/evaluation/compare.js';
+import type { ModelCard } from '../../src/model/card.js';
+
+const base = (
+  version: string,
+  crop: string,
+  unseen: Record<string, number | null>,
+  auc: number,
+): ModelSummary => ({
+  version,
+  crop,
+  test: {
+    n: 100,
+    positives: 50,
+    auc,
+    auc_ci: [auc - 0.05, auc + 0.05],
+    sensitivity: 0.9,
+    specificity: 0.6,
+    accuracy: 0.75,
+    ppv: 0.7,
+    npv: 0.85,
+    brier: 0.2,
+    ece: 0.05,
+  },
+  covidVsPneumonia: 0.8,
+  withoutPediatric: 0.7,
+  heatmapOutsideLungs: 0.6,
+  unseen,
+});
+
+describe('comparisonSentence', () => {
+  it('says which model generalises better on the collections both left out, not by internal AUC', () => {
+    const lungs = base('a', 'lung box + 10% margin', { raddb: 0.69, ieee: 0.6 }, 0.86);
+    const centre = base('b', 'central 90%', { raddb: 0.64, ieee: 0.58, only_b: 0.9 }, 0.87);
+    const sentence = comparisonSentence(lungs, centre);
+    expect(sentence).toContain('test AUC 0.860 vs 0.870');
+    expect(sentence).toContain('raddb 0.690 vs 0.640, ieee 0.600 vs 0.580');
+    expect(sentence).not.toContain('only_b');
+    expect(sentence).toContain('kept for its figures on collections left out of training');
+    expect(comparisonSentence(centre, lungs)).toContain('the other model does better');
+    expect(comparisonSentence(base('c', 'x', {}, 0.9), centre)).toContain('was not compared');
+  });
+});
+
+describe('describeCrop', () => {
+  it('names the crop in words', () => {
+    const card = (preprocessing: Partial<ModelCard['preprocessing']>) =>
+      ({ preprocessing: { crop: 0.9, ...preprocessing } }) as ModelCard;
+    expect(describeCrop(card({}))).toBe('central 90%');
+    expect(describeCrop(card({ lungs: { model: 'l', crop: true, margin: 0.1 } }))).toBe(
+      'lung box + 10% margin',
+    );
+    expect(describeCrop(card({ lungs: { model: 'l', crop: false, margin: 0.1 } }))).toBe(
+      'central 90% + lung check',
+    );
+  });
+});
