@@ -83,6 +83,7 @@ async function run(o: Options): Promise<void> {
     split: 'all',
     sources: o.exclude,
     backend: config.backend,
+    metricsOnly: true,
   });
   const m = r.overall;
   console.log(

@@ -35,6 +35,8 @@ export interface EvaluationRequest {
    * in the model folder; without one the fixed thorax box is used).
    */
   lungsDir?: string | undefined;
+  /** Only the probabilities' metrics: no heatmap or gate measurement (e.g. for leave-one-source-out). */
+  metricsOnly?: boolean | undefined;
   /** The lung-mask data set (`classifier_overlap.csv`): checks the heatmap metric against hand-drawn masks. */
   handMasks?: string | undefined;
 }
@@ -119,6 +121,11 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
       scored: kept.map((sample, i) => ({ sample, probability: probs[i] ?? Number.NaN })),
     };
     if (req.simulatePhoto === true) result.photo = await scorePhotos(engine, kept, probs, req.onProgress);
+    if (req.metricsOnly === true) {
+      if (req.outDir !== undefined)
+        result.files = await writeEvaluationFiles(req.outDir, result, req.modelDir);
+      return result;
+    }
     const segmenter =
       engine.lungs === undefined
         ? await optionalSegmenter(req.lungsDir ?? path.join(req.modelDir, LUNG_MODEL_DIR), req.backend)
