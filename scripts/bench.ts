@@ -12,7 +12,6 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { initBackend, tf, type BackendName } from '../src/tf/backend.js';
 import { createClassifier } from '../src/classifier/classifier.js';
-import { preprocess } from '../src/image/preprocess.js';
 import { createEngine } from '../src/classifier/engine.js';
 import { renderOverlay } from '../src/explain/overlay.js';
 import { loadModel } from '../src/model/io.js';
@@ -129,8 +128,12 @@ async function run(o: Options): Promise<void> {
     `Backend: ${backend}. Model ${card.version} (${card.preprocessing.size} px). Image: 2048x2048 JPEG, ${(image.length / 1024).toFixed(0)} KiB.`,
   );
 
-  const pre = await timeIt(o.runs, () => preprocess(image, card.preprocessing));
-  console.log(`decode + preprocess: median ${ms(pre.median)}, p95 ${ms(pre.p95)}`);
+  // The engine's own preprocessing: decode, the lung segmenter when the card has a lung step, crop.
+  const engine = await createEngine({ modelDir });
+  const pre = await timeIt(o.runs, () => engine.prepare(image));
+  console.log(
+    `decode + preprocess${engine.lungs === undefined ? '' : ' (incl. lung segmentation)'}: median ${ms(pre.median)}, p95 ${ms(pre.p95)}`,
+  );
 
   const model = await loadModel(modelDir);
   const inf = await inferenceFigures(backend, model, card, o.runs);
@@ -146,8 +149,7 @@ async function run(o: Options): Promise<void> {
 
   // Heatmap cost, measured on the engine directly so that a gate refusal of the generated image
   // does not hide it: forward pass alone vs forward + Grad-CAM + rendering the overlay.
-  const engine = await createEngine({ modelDir });
-  const prepared = await preprocess(image, card.preprocessing);
+  const prepared = await engine.prepare(image);
   const plain = await timeIt(o.runs, () => engine.analyse(prepared.input, false));
   const explained = await timeIt(o.runs, async () => {
     const a = await engine.analyse(prepared.input, true);

@@ -16,7 +16,7 @@ import cliProgress from 'cli-progress';
 import { createEngine } from '../src/classifier/engine.js';
 import { decodeImage, type DecodedImage } from '../src/image/decode.js';
 import { cropDecoded, detectFilm, rectifyFilm, type FilmBox } from '../src/image/film.js';
-import { toModelInput } from '../src/image/preprocess.js';
+import { prepareDecoded } from '../src/image/preprocess.js';
 import { auc } from '../src/evaluation/metrics.js';
 import { loadDataset, type Sample, type Split } from '../src/training/datasets.js';
 import { parseBackendName } from '../src/tf/backend.js';
@@ -89,7 +89,7 @@ async function run(o: Options): Promise<void> {
   });
   const spec = engine.card.preprocessing;
   const score = async (image: DecodedImage): Promise<number> => {
-    const [p = Number.NaN] = await engine.predict([await toModelInput(image, spec)]);
+    const [p = Number.NaN] = await engine.predict([(await prepareDecoded(image, spec, engine.lungs)).input]);
     return p;
   };
   const dataset = await loadDataset(o.data);
