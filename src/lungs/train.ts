@@ -225,17 +225,9 @@ export async function runLungTraining(req: LungTrainingRequest): Promise<LungTra
 
   // The new model is measured exactly as it will be used: loaded from disk, through `segment`.
   req.log('Measuring the new model on the val and test splits (full-size masks)...');
-  const segmenter = await createSegmenter({ modelDir: staged, backend: req.backend });
-  const valScores = await scoreSegmenter(segmenter, valSamples);
-  const testScores = testSamples.length > 0 ? await scoreSegmenter(segmenter, testSamples) : undefined;
-  segmenter.dispose();
-  const valMetrics = toSplitMetrics(valScores.rows);
-  card.metrics = {
-    val: valMetrics,
-    ...(testScores === undefined ? {} : { test: toSplitMetrics(testScores.rows) }),
-    inferenceMs: round(valScores.medianInferenceMs, 1),
-    backend,
-  };
+  const measured = await measureLungModel(staged, valSamples, testSamples, req.backend);
+  card.metrics = measured;
+  const valMetrics = measured.val;
   (card.training as Record<string, unknown>)['seconds'] = Math.round((performance.now() - started) / 1000);
   await writeLungCard(staged, card);
   const valDice = valMetrics.overall.dice ?? Number.NaN;
@@ -399,6 +391,31 @@ async function modelResolutionDice(
     });
   }
   return sum / Math.max(1, set.inputs.length);
+}
+
+/**
+ * The lung card's metrics, measured as the model is used: loaded from disk, full-size masks
+ * through `segment` (post-processing included), Dice and IoU per split and source.
+ */
+export async function measureLungModel(
+  modelDir: string,
+  valSamples: readonly LungSample[],
+  testSamples: readonly LungSample[],
+  backendName?: BackendName | undefined,
+): Promise<NonNullable<LungCard['metrics']> & { val: LungSplitMetrics }> {
+  const segmenter = await createSegmenter({ modelDir, backend: backendName });
+  try {
+    const valScores = await scoreSegmenter(segmenter, valSamples);
+    const testScores = testSamples.length > 0 ? await scoreSegmenter(segmenter, testSamples) : undefined;
+    return {
+      val: toSplitMetrics(valScores.rows),
+      ...(testScores === undefined ? {} : { test: toSplitMetrics(testScores.rows) }),
+      inferenceMs: round(valScores.medianInferenceMs, 1),
+      backend: segmenter.backend,
+    };
+  } finally {
+    segmenter.dispose();
+  }
 }
 
 export interface SegmenterScores {

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readLungCard } from '../../src/lungs/card.js';
-import { runLungTraining, type LungTrainingRequest } from '../../src/lungs/train.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { POSTPROCESSING, runLungTraining, type LungTrainingRequest } from '../../src/lungs/train.js';
 import { makeTempDir, removeDir } from '../training/fixtures.js';
 import { writeLungDataset } from './fixtures.js';
 
@@ -89,6 +91,22 @@ describe('runLungTraining on generated image/mask pairs', () => {
     expect((await fs.readdir(path.dirname(modelDir))).sort()).toEqual(
       ['lungs', `lungs.previous-${first.version}`, `lungs.staging-${worse.version}`].sort(),
     );
+
+    // npm run evaluate:lungs measures the model in place and rewrites the card's figures.
+    const before = await readLungCard(modelDir);
+    await fs.writeFile(
+      path.join(modelDir, 'card.json'),
+      JSON.stringify({ ...before, postprocessing: 'edited by hand', metrics: {} }),
+    );
+    const { stdout } = await promisify(execFile)(
+      path.resolve('node_modules/.bin/tsx'),
+      ['scripts/evaluate-lungs.ts', '--model', modelDir, '--data', inverted, '--update-card'],
+      { timeout: 120_000 },
+    );
+    expect(stdout).toMatch(/^val: Dice \d\.\d{4}/m);
+    const after = await readLungCard(modelDir);
+    expect(after.postprocessing).toBe(POSTPROCESSING);
+    expect(after.metrics?.val?.overall.dice).toBeCloseTo(before.metrics?.val?.overall.dice ?? Number.NaN, 3);
   });
 
   it('refuses data without a val split', async () => {
