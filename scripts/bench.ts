@@ -12,6 +12,7 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { initBackend, tf, type BackendName } from '../src/tf/backend.js';
 import { createClassifier } from '../src/classifier/classifier.js';
+import { toModelInput } from '../src/image/preprocess.js';
 import { createEngine } from '../src/classifier/engine.js';
 import { renderOverlay } from '../src/explain/overlay.js';
 import { loadModel } from '../src/model/io.js';
@@ -150,6 +151,16 @@ async function run(o: Options): Promise<void> {
   // Heatmap cost, measured on the engine directly so that a gate refusal of the generated image
   // does not hide it: forward pass alone vs forward + Grad-CAM + rendering the overlay.
   const prepared = await engine.prepare(image);
+  if (engine.lungs !== undefined) {
+    const lungs = engine.lungs;
+    const lungInput = await toModelInput(prepared.decoded, lungs.card.preprocessing);
+    const forward = await timeIt(o.runs, () => lungs.predict(lungInput));
+    const whole = await timeIt(o.runs, () => lungs.segment(prepared.decoded));
+    console.log(
+      `lung segmenter (${lungs.card.preprocessing.size} px, ${backend}): forward pass median ${ms(forward.median)} (p95 ${ms(forward.p95)}); ` +
+        `with its preprocessing and the full-size mask ${ms(whole.median)}`,
+    );
+  }
   const plain = await timeIt(o.runs, () => engine.analyse(prepared.input, false));
   const explained = await timeIt(o.runs, async () => {
     const a = await engine.analyse(prepared.input, true);

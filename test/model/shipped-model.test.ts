@@ -47,8 +47,28 @@ describe.skipIf(!ready)('the shipped model on real images (needs model/ and ../s
     expect(answers.filter((a) => a === 'accepted').length / answers.length).toBeGreaterThanOrEqual(0.97);
   });
 
-  it('refuses most CT slices and photos', async () => {
-    for (const [kind, floor] of [['ct', 0.7], ['photo', 0.85]] as const) {
+  it('crops to the lungs with the lung model it was trained with, from model/lungs', () => {
+    expect(engine.card.preprocessing.lungs?.crop).toBe(true);
+    expect(engine.lungs?.card.version).toBe(engine.card.preprocessing.lungs?.model);
+  });
+
+  it('puts the lung box of a real X-ray, not its corners, in front of the model', async () => {
+    const row = rows.find((r) => r.split === 'test');
+    if (row === undefined) throw new Error('no test image');
+    const prepared = await engine.prepare(readFileSync(path.join(DATA, row.file)));
+    const { width, height } = prepared.decoded;
+    const r = prepared.input.region;
+    // Lungs fill a good part of a frontal film, and the box stays inside the image.
+    expect(r.width * r.height).toBeGreaterThan(0.2 * width * height);
+    expect(r.width * r.height).toBeLessThan(width * height);
+    expect(r.left + r.width).toBeLessThanOrEqual(width);
+    expect(r.top + r.height).toBeLessThanOrEqual(height);
+  });
+
+  // The gate's head was fitted on these negatives: this checks the shipped behaviour, not how
+  // well it generalises (the card's metrics.gateHead holds the cross-validated figures).
+  it('refuses most CT slices, photos, lateral views and knee X-rays', async () => {
+    for (const [kind, floor] of [['ct', 0.7], ['photo', 0.85], ['lateral', 0.5], ['other_xray', 0.7]] as const) {
       const files = negatives.filter((n) => n.kind === kind).map((n) => path.join(DATA, 'negatives', n.file));
       const answers = await Promise.all(files.map(answer));
       expect(answers.filter((a) => a !== 'accepted').length / answers.length, kind).toBeGreaterThanOrEqual(floor);
