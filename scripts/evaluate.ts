@@ -169,7 +169,10 @@ async function run(o: Options): Promise<void> {
     }
     if (result.photo)
       console.log(
-        `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}`,
+        `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}` +
+          (result.photo.gate === undefined
+            ? ''
+            : `; the gate lets ${result.photo.gate.accepted}/${result.photo.gate.n} through (${JSON.stringify(result.photo.gate.reasons)})`),
       );
     if (result.heatmap !== undefined) {
       const h = result.heatmap;

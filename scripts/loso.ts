@@ -12,7 +12,12 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel, fmt, summary } from '../src/evaluation/evaluate.js';
 import { readCard, writeCard } from '../src/model/card.js';
-import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
+import {
+  DEFAULT_LUNGS,
+  DEFAULT_PHOTO_AUGMENT,
+  DEFAULT_PREPROCESSING,
+  runTraining,
+} from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 
@@ -66,6 +71,7 @@ async function run(o: Options): Promise<void> {
       epochs: o.epochs,
       epochSize: o.epochSize,
       augment: true,
+      photoAugment: DEFAULT_PHOTO_AUGMENT,
       excludeSources: o.exclude,
       excludePediatric: false,
       dedupe: true,

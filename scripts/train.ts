@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
 import {
   DEFAULT_LUNGS,
+  DEFAULT_PHOTO_AUGMENT,
   DEFAULT_PREPROCESSING,
   SEED_PREPROCESSING,
   runTraining,
@@ -44,6 +45,7 @@ interface Options {
   lungMargin: number;
   lungsDir?: string;
   negatives: string | false;
+  photoAugment: number;
   force: boolean;
   quiet: boolean;
 }
@@ -120,6 +122,12 @@ const program = new Command()
     path.resolve('../shared/data/negatives'),
   )
   .option('--no-negatives', "train without the gate's head")
+  .option(
+    '--photo-augment <share>',
+    'share of draws that use a simulated phone photo of the image (0: off)',
+    num,
+    DEFAULT_PHOTO_AUGMENT,
+  )
   .option('--force', 'replace the current model even if its validation AUC is higher', false)
   .option('--quiet', 'plain log lines instead of progress bars', false)
   .action(run);
@@ -181,6 +189,7 @@ async function run(o: Options): Promise<void> {
       seed: o.seed,
       patience: o.patience,
       augment: o.seedBaseline ? false : o.augment,
+      photoAugment: o.seedBaseline ? 0 : o.photoAugment,
       balance: o.seedBaseline ? 'none' : o.balance,
       excludeSources: o.excludeSource,
       excludePediatric: o.excludePediatric,

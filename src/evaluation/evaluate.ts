@@ -8,7 +8,8 @@ import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } fr
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
-import { evaluateGate, type GateEvaluation } from './gate-eval.js';
+import { answer, evaluateGate, signalsOfPrepared, type GateEvaluation } from './gate-eval.js';
+import { calibrate } from '../model/calibration.js';
 import type { ModelSummary } from './compare.js';
 import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
 import { createSegmenter, LUNG_MODEL_DIR, type Segmenter } from '../lungs/segment.js';
@@ -49,6 +50,8 @@ export interface PhotoRobustness {
   /** Mean |probability on the photo - probability on the original|. */
   meanAbsDelta: number;
   n: number;
+  /** How many photos the gate lets through (a refusal here is a real user turned away). */
+  gate?: { accepted: number; n: number; reasons: Record<string, number> };
 }
 
 export interface SubsetReport extends EvaluationReport {
@@ -198,12 +201,21 @@ export async function scorePhotos(
   // The generator is measurement tooling (scripts/), loaded only when asked for.
   const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
   let done = 0;
+  const verdicts: string[] = [];
   const photoProbs = await mapWithConcurrency(samples, 2, async (sample, index) => {
     try {
       const photo = await simulatePhoto(await fs.readFile(sample.file), index);
-      const { input } = await engine.prepare(photo);
-      const [p = Number.NaN] = await engine.predict([input]);
-      return p;
+      const prepared = await engine.prepare(photo);
+      // One forward pass gives the probability and the features the gate judges.
+      const a = await engine.analyse(prepared.input, false);
+      if (engine.gate !== undefined)
+        verdicts.push(
+          answer(
+            signalsOfPrepared(engine, prepared, a.features, prepared.lungs, engine.lungs),
+            engine.lungs !== undefined,
+          ),
+        );
+      return calibrate(a.rawProbability, engine.card.calibration);
     } catch {
       return Number.NaN;
     } finally {
@@ -223,6 +235,18 @@ export async function scorePhotos(
     aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
     meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
     n: kept.length,
+    ...(verdicts.length === 0
+      ? {}
+      : {
+          gate: {
+            accepted: verdicts.filter((v) => v === 'accepted').length,
+            n: verdicts.length,
+            reasons: verdicts.reduce<Record<string, number>>((acc, v) => {
+              if (v !== 'accepted') acc[v] = (acc[v] ?? 0) + 1;
+              return acc;
+            }, {}),
+          },
+        }),
   };
 }
 
@@ -336,7 +360,14 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
       '',
       `AUC ${fmt(r.photo.auc)} on the photos, ${fmt(r.photo.aucDrop)} below the originals (target <= 0.03); ` +
         `mean |change in probability| ${fmt(r.photo.meanAbsDelta)} (target <= 0.05); n ${r.photo.n}. ` +
-        'Each image is turned into a photo of a film on a light box or of a monitor (perspective, surroundings, colour cast, glare, blur, noise, moiré, JPEG) by scripts/lib/simulate-photo.ts, seed = image index.',
+        'Each image is turned into a photo of a film on a light box or of a monitor (perspective, surroundings, colour cast, glare, blur, noise, moiré, JPEG) by scripts/lib/simulate-photo.ts, seed = image index.' +
+        (r.photo.gate === undefined
+          ? ''
+          : ` The gate lets ${r.photo.gate.accepted} of ${r.photo.gate.n} photos through (refused: ${
+              Object.entries(r.photo.gate.reasons)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ') || 'none'
+            }).`),
       '',
     );
   }
@@ -455,7 +486,11 @@ export function measuredLimitations(r: FullEvaluation): string[] {
   }
   if (r.photo !== undefined) {
     out.push(
-      `Measured: on simulated phone photos of the film or screen, AUC ${fmt(r.photo.auc)} (${fmt(r.photo.aucDrop)} below the originals) and a mean change in probability of ${fmt(r.photo.meanAbsDelta)}.`,
+      `Measured: on simulated phone photos of the film or screen, AUC ${fmt(r.photo.auc)} (${fmt(r.photo.aucDrop)} below the originals) and a mean change in probability of ${fmt(r.photo.meanAbsDelta)}` +
+        (r.photo.gate === undefined
+          ? ''
+          : `; the gate lets ${r.photo.gate.accepted} of ${r.photo.gate.n} such photos through`) +
+        '.',
     );
   }
   const g = r.gate;

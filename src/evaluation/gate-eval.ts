@@ -4,7 +4,8 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { Engine } from '../classifier/engine.js';
 import type { RefusalReason } from '../core/result.js';
-import { lungsFound } from '../lungs/mask.js';
+import { lungsFound, type LungMask } from '../lungs/mask.js';
+import type { LungFinder, Prepared } from '../image/preprocess.js';
 import type { Segmenter } from '../lungs/segment.js';
 import { mapWithConcurrency } from '../training/datasets.js';
 import { DATASET_LIMITS } from '../training/inputs.js';
@@ -41,13 +42,30 @@ export interface GateEvaluation {
 }
 
 /** Each gate signal of one file, computed independently. */
-interface Signals {
+export interface Signals {
   image?: RefusalReason | undefined;
   /** Undefined when no lung model was at hand. */
   lungsFound?: boolean | undefined;
   features?: RefusalReason | undefined;
   head?: RefusalReason | undefined;
   error?: true;
+}
+
+/** The gate's signals for one prepared image and its forward pass (features). */
+export function signalsOfPrepared(
+  engine: Engine,
+  prepared: Prepared,
+  features: Float32Array,
+  mask: LungMask | undefined,
+  finder: LungFinder | undefined,
+): Signals {
+  return {
+    image: engine.gate?.checkImage(prepared.decoded),
+    lungsFound:
+      mask === undefined || finder === undefined ? undefined : lungsFound(mask, finder.minPlausibility),
+    features: engine.gate?.checkFeatures(features),
+    head: engine.gate?.checkHead({ features, lungs: prepared.lungs, image: prepared.decoded }),
+  };
 }
 
 async function signalsOf(
@@ -59,19 +77,8 @@ async function signalsOf(
     try {
       const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
       const mask = prepared.lungs ?? (await segmenter?.segment(prepared.decoded));
-      const finder = engine.lungs ?? segmenter;
       const analysis = await engine.analyse(prepared.input, false);
-      return {
-        image: engine.gate?.checkImage(prepared.decoded),
-        lungsFound:
-          mask === undefined || finder === undefined ? undefined : lungsFound(mask, finder.minPlausibility),
-        features: engine.gate?.checkFeatures(analysis.features),
-        head: engine.gate?.checkHead({
-          features: analysis.features,
-          lungs: prepared.lungs,
-          image: prepared.decoded,
-        }),
-      };
+      return signalsOfPrepared(engine, prepared, analysis.features, mask, engine.lungs ?? segmenter);
     } catch {
       return { error: true as const };
     }
@@ -79,7 +86,7 @@ async function signalsOf(
 }
 
 /** The answer the engine gives (`classify` checks image, then lungs if it has a lung step, then features). */
-function answer(s: Signals, useLungs: boolean): string {
+export function answer(s: Signals, useLungs: boolean): string {
   if (s.error === true) return 'error';
   if (s.image !== undefined) return s.image;
   if (useLungs && s.lungsFound === false) return 'lungs_not_found';

@@ -3,6 +3,7 @@ import type { PreprocessingSpec } from '../model/card.js';
 import { XrayError } from '../core/errors.js';
 import { lungBox, lungsFound, type LungBox, type LungMask } from '../lungs/mask.js';
 import { decodeImage, type DecodeLimits, type DecodedImage } from './decode.js';
+import { cropDecoded, findFilm } from './film.js';
 
 /** The model's input for one image: `size * size` floats, row-major, one grey channel. */
 export interface ModelInput {
@@ -47,10 +48,12 @@ export async function preprocess(
 
 /** `preprocess` after decoding (training augments or simulates photos on decoded images). */
 export async function prepareDecoded(
-  decoded: DecodedImage,
+  image: DecodedImage,
   spec: PreprocessingSpec,
   finder?: LungFinder,
 ): Promise<Prepared> {
+  // A phone photo of a film or screen: the X-ray, not the light box or the room, goes on.
+  const decoded = spec.film === true ? cropToFilm(image) : image;
   if (spec.lungs !== undefined && finder === undefined)
     throw new XrayError('model_invalid', 'This model needs its lung model (lungs/ in the model folder).');
   const lungs =
@@ -59,6 +62,12 @@ export async function prepareDecoded(
       : { mask: await finder.segment(decoded), minPlausibility: finder.minPlausibility };
   const input = await toModelInput(decoded, spec, lungs);
   return { decoded, input, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
+}
+
+/** The film or screen in a phone photo of one (see film.ts); any other image as it is. */
+export function cropToFilm(image: DecodedImage): DecodedImage {
+  const box = findFilm(image);
+  return box === null ? image : cropDecoded(image, box);
 }
 
 /** Crop (central, or to the lungs), square fit, contrast equalisation and scaling of a decoded image. */

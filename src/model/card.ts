@@ -18,6 +18,11 @@ export const preprocessingSchema = z.object({
   /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
   scale: z.enum(['unit', 'standardize']),
   /**
+   * Phone photos of a film or screen are cut to the film first (film.ts finds it; on an
+   * ordinary X-ray it finds nothing and the image stays as it is). Absent: no film step.
+   */
+  film: z.boolean().optional(),
+  /**
    * The lung segmenter (`lungs/` inside the model folder) runs first. An image whose lungs it
    * cannot find is refused; with `crop` the model sees the lung box grown by `margin` on each
    * side instead of the central `crop` fraction. Absent: no lung step (models before it).

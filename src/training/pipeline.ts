@@ -8,9 +8,10 @@ import { createEngine } from '../classifier/engine.js';
 import { fitPlatt, logit } from '../evaluation/calibration.js';
 import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/metrics.js';
 import { calibrate } from '../model/calibration.js';
-import { loadDataset, type Sample } from './datasets.js';
+import { loadDataset, mapWithConcurrency, type Sample } from './datasets.js';
 import { removeCrossSplitDuplicates, splitByPatient, splitCounts } from './split.js';
-import { prepareInputs } from './inputs.js';
+import { DATASET_LIMITS, prepareInputs } from './inputs.js';
+import { preprocess, type LungFinder } from '../image/preprocess.js';
 import { extractFeatures, fitGate } from '../gate/fit.js';
 import { writeGateStats } from '../gate/gate.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
@@ -28,7 +29,13 @@ export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
   fit: 'fill',
   contrast: 'normalise',
   scale: 'unit',
+  film: true,
 };
+
+/** Share of training draws that use a simulated phone photo of the image (`--photo-augment`). */
+export const DEFAULT_PHOTO_AUGMENT = 0.3;
+/** Photo seeds for training start here, away from evaluate's (seed = image index). */
+const TRAIN_PHOTO_SEED = 1_000_000;
 
 /** The lung step of the default model (`--lungs`, `--lung-margin`): chosen by measurement, see the card. */
 export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
@@ -74,6 +81,12 @@ export interface TrainingRequest {
   lungs?: { dir: string; crop: boolean; margin: number } | undefined;
   /** Real non-chest-X-ray images (manifest.csv: file,kind): fits the gate's head (see gate/fit-head.ts). */
   negatives?: string | undefined;
+  /**
+   * Share of training draws that use a simulated phone photo of the image (film on a light box
+   * or a monitor, scripts/lib/simulate-photo.ts, seeds apart from the evaluation's) instead of
+   * the image itself. 0 or absent: off.
+   */
+  photoAugment?: number | undefined;
   /** Replace the current model even when its validation AUC is higher. */
   force: boolean;
   backend?: BackendName | undefined;
@@ -145,6 +158,10 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   };
   const preparedTrain = await prepareInputs(train, preprocessing, progress);
   const preparedVal = await prepareInputs(val, preprocessing, progress);
+  const photos =
+    (req.photoAugment ?? 0) > 0
+      ? await photoViews(preparedTrain.samples, preprocessing, segmenter, req.onPrepare)
+      : undefined;
   segmenter?.dispose();
   for (const s of [...preparedTrain.skipped, ...preparedVal.skipped])
     req.log(`skipped ${path.basename(s.file)}: ${s.code}`);
@@ -159,20 +176,26 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     );
 
   const model = buildArchitecture(req.architecture, preprocessing.size, req.seed);
-  const result = await trainModel(model, preparedTrain, preparedVal, {
-    ...DEFAULT_TRAIN_OPTIONS,
-    size: preprocessing.size,
-    epochs: req.epochs,
-    batchSize: req.batchSize,
-    learningRate: req.learningRate,
-    seed: req.seed,
-    patience: req.patience,
-    augment: req.augment ? DEFAULT_AUGMENT : false,
-    balance: req.balance,
-    ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
-    ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
-    onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
-  });
+  const result = await trainModel(
+    model,
+    { ...preparedTrain, ...(photos === undefined ? {} : { photos }) },
+    preparedVal,
+    {
+      ...DEFAULT_TRAIN_OPTIONS,
+      size: preprocessing.size,
+      epochs: req.epochs,
+      batchSize: req.batchSize,
+      learningRate: req.learningRate,
+      seed: req.seed,
+      patience: req.patience,
+      augment: req.augment ? DEFAULT_AUGMENT : false,
+      balance: req.balance,
+      ...(photos === undefined ? {} : { photoProbability: req.photoAugment ?? 0 }),
+      ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
+      ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
+      onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
+    },
+  );
 
   // Calibration and threshold on the validation split.
   const valLabels = preparedVal.samples.map((s) => s.covid);
@@ -226,6 +249,10 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       seed: req.seed,
       augmentation: req.augment ? DEFAULT_AUGMENT : 'none',
       sourceBalance: req.balance,
+      photoAugment:
+        photos === undefined
+          ? 'none'
+          : `${req.photoAugment} of draws use a simulated phone photo of the image (one per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,
       seconds: Math.round(result.seconds),
       msPerStep: Math.round(result.msPerStep),
@@ -289,6 +316,31 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     history: result.history,
     seconds: result.seconds,
   };
+}
+
+/**
+ * One simulated phone photo per training image, through the same preprocessing (film crop,
+ * lungs): the model learns to give a photo of a film the answer it gives the film.
+ */
+async function photoViews(
+  samples: readonly Sample[],
+  spec: PreprocessingSpec,
+  lungs: LungFinder | undefined,
+  onProgress?: (done: number, total: number) => void,
+): Promise<(Float32Array | undefined)[]> {
+  // The generator is measurement tooling (scripts/), loaded only when asked for.
+  const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+  let done = 0;
+  return mapWithConcurrency(samples, 2, async (sample, index) => {
+    try {
+      const photo = await simulatePhoto(await fs.readFile(sample.file), TRAIN_PHOTO_SEED + index);
+      return (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data;
+    } catch {
+      return undefined;
+    } finally {
+      onProgress?.(++done, samples.length);
+    }
+  });
 }
 
 /** A threshold of exactly 0 or 1 would make the card invalid and the answer meaningless. */

@@ -10,6 +10,11 @@ import type { Sample } from './datasets.js';
 export interface TrainSet {
   samples: readonly Sample[];
   inputs: readonly Float32Array[];
+  /**
+   * Another view of each image (a simulated phone photo of it, through the same preprocessing),
+   * drawn instead of the original with `TrainOptions.photoProbability`.
+   */
+  photos?: readonly (Float32Array | undefined)[];
 }
 
 export interface EpochStats {
@@ -30,6 +35,8 @@ export interface TrainOptions {
   patience: number;
   augment: AugmentOptions | false;
   balance: SourceBalance;
+  /** Share of draws that use the image's photo view when it has one (0: never). */
+  photoProbability?: number;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
   onBatch?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
@@ -118,8 +125,13 @@ export async function trainModel(
     for (let b = 0; b < batches; b++) {
       const idx = order.slice(b * options.batchSize, (b + 1) * options.batchSize);
       const t0 = performance.now();
+      const photoShare = options.photoProbability ?? 0;
       const xs = stack(
-        idx.map((i) => train.inputs[i] ?? new Float32Array(options.size * options.size)),
+        idx.map((i) => {
+          const photo = photoShare > 0 ? train.photos?.[i] : undefined;
+          if (photo !== undefined && random() < photoShare) return photo;
+          return train.inputs[i] ?? new Float32Array(options.size * options.size);
+        }),
         options.size,
       );
       const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);

@@ -41,6 +41,11 @@ describe('evaluate --simulate-photo', () => {
     expect(photo.n).toBe(6);
     expect(photo.meanAbsDelta).toBeGreaterThanOrEqual(0);
     expect(photo.meanAbsDelta).toBeLessThanOrEqual(1);
+    // The gate's verdict on every photo is counted (the test model's gate refuses only colour and shape).
+    expect(photo.gate?.n).toBe(6);
+    expect(
+      (photo.gate?.accepted ?? 0) + Object.values(photo.gate?.reasons ?? {}).reduce((a, b) => a + b, 0),
+    ).toBe(6);
     // Both classes are present, so both AUCs exist and the drop is their difference.
     expect(photo.auc).not.toBeNull();
     expect(photo.aucDrop).toBeCloseTo((r.overall.auc ?? Number.NaN) - (photo.auc ?? Number.NaN), 9);

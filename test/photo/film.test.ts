@@ -13,6 +13,7 @@ import {
 } from '../../src/image/film.js';
 import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
+import { preprocess } from '../../src/image/preprocess.js';
 
 function iou(a: FilmBox, b: FilmBox): number {
   const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
@@ -173,5 +174,40 @@ describe('findFilm', () => {
     const corner = applyHomography(m, { x: 1, y: 1 });
     expect(corner.x).toBeCloseTo(160, 6);
     expect(corner.y).toBeCloseTo(150, 6);
+  });
+});
+
+describe('the film step in the one preprocessing path', () => {
+  const SPEC = {
+    size: 32,
+    channels: 1,
+    crop: 1,
+    fit: 'fill',
+    contrast: 'none',
+    scale: 'unit',
+    film: true,
+  } as const;
+
+  it('cuts a phone photo to the X-ray before the model input is made', async () => {
+    const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
+    const photo = await simulatePhotoDetailed(xray, 1, { size: 768 });
+    const withFilm = await preprocess(photo.jpeg, SPEC);
+    const without = await preprocess(photo.jpeg, { ...SPEC, film: false });
+    expect(withFilm.decoded.width * withFilm.decoded.height).toBeLessThan(
+      0.8 * without.decoded.width * without.decoded.height,
+    );
+    // The model sees the same X-ray, cut out: closer to the X-ray's own input than the whole photo is.
+    const own = (await preprocess(xray, SPEC)).input.data;
+    const distance = (a: Float32Array) =>
+      a.reduce((s, v, i) => s + Math.abs(v - (own[i] ?? 0)), 0) / a.length;
+    expect(distance(withFilm.input.data)).toBeLessThan(distance(without.input.data));
+  });
+
+  it('leaves an ordinary X-ray as it is', async () => {
+    const xray = await makeChestLikeJpeg(300, 340, { seed: 6 });
+    const a = await preprocess(xray, SPEC);
+    const b = await preprocess(xray, { ...SPEC, film: false });
+    expect(a.decoded.width).toBe(b.decoded.width);
+    expect(Array.from(a.input.data)).toEqual(Array.from(b.input.data));
   });
 });

@@ -33,13 +33,13 @@ async function writeImage(file: string, bright: boolean, seed: number): Promise<
 }
 
 /** Folder layout with train/ and val/; `flipped` swaps which class carries the disc in train only. */
-async function makeDataset(root: string, flipped: boolean): Promise<string> {
+async function makeDataset(
+  root: string,
+  flipped: boolean,
+  perLabel: Record<'train' | 'val' | 'test', number> = { train: 48, val: 16, test: 16 },
+): Promise<string> {
   let seed = 1;
-  for (const [split, n] of [
-    ['train', 48],
-    ['val', 16],
-    ['test', 16],
-  ] as const) {
+  for (const [split, n] of Object.entries(perLabel) as ['train' | 'val' | 'test', number][]) {
     for (const label of ['covid', 'normal'] as const) {
       for (let i = 0; i < n; i++) {
         const bright = (label === 'covid') !== (flipped && split === 'train');
@@ -156,25 +156,35 @@ describe('npm run train with the lung step', () => {
     const lungsDir = path.join(work, 'lung-model');
     const lungVersion = await makeTestLungModel(lungsDir, 0.01);
     const modelDir = path.join(work, 'model-lungs');
+    // Few images: every training image also gets a simulated phone photo, which takes time.
+    const small = await makeDataset(path.join(work, 'small'), false, { train: 8, val: 8, test: 8 });
     const outcome = await runTraining(
-      request(good, modelDir, { epochs: 2, lungs: { dir: lungsDir, crop: true, margin: 0.1 } }),
+      request(small, modelDir, {
+        epochs: 2,
+        lungs: { dir: lungsDir, crop: true, margin: 0.1 },
+        photoAugment: 0.5,
+        preprocessing: { ...request(small, modelDir).preprocessing, film: true },
+      }),
     );
     expect(outcome.replaced).toBe(true);
     const card = await readCard(modelDir);
     expect(card.preprocessing.lungs).toEqual({ model: lungVersion, crop: true, margin: 0.1 });
     expect(card.data?.['lungsNotFound']).toEqual({ train: 0, val: 0 });
+    expect(card.data?.trainImages).toBe(16);
+    expect(card.preprocessing.film).toBe(true);
+    expect(String(card.training?.['photoAugment'])).toMatch(/^0\.5 of draws use a simulated phone photo/);
     expect(JSON.parse(await fs.readFile(path.join(modelDir, 'lungs', 'card.json'), 'utf8'))).toMatchObject({
       version: lungVersion,
     });
     expect(logs.some((l) => l.startsWith('Lungs not found in 0 training and 0 validation'))).toBe(true);
 
-    const r = await evaluateModel({ modelDir, data: good, split: 'test' });
-    expect(r.overall.n).toBe(32);
+    const r = await evaluateModel({ modelDir, data: small, split: 'test' });
+    expect(r.overall.n).toBe(16);
     // Lungs cover every cell here, so no heatmap mass can fall outside them.
-    expect(r.heatmap).toMatchObject({ mask: 'lungs', n: 32, meanOutside: 0, uniformOutside: 0 });
+    expect(r.heatmap).toMatchObject({ mask: 'lungs', n: 16, meanOutside: 0, uniformOutside: 0 });
     expect(r.gate?.lungSignal).toMatchObject({
       inUse: true,
-      xraysAccepted: { n: 32 },
+      xraysAccepted: { n: 16 },
     });
-  });
+  }, 120_000);
 });
