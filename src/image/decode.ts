@@ -31,6 +31,51 @@ export interface DecodedImage {
    * box) barely raises it, because it shifts the mean, not the spread.
    */
   colourfulness: number;
+  /**
+   * The same colour statistics per cell of a coarse grid over the working copy, so that the
+   * colourfulness of a part (the film in a phone photo of one) can be told: see `colourfulnessIn`.
+   */
+  colourCells?: ColourCells;
+}
+
+/** Per cell: pixels, sum and sum of squares of the two opponent channels (5 numbers a cell). */
+export interface ColourCells {
+  columns: number;
+  rows: number;
+  stats: Float64Array;
+}
+
+const COLOUR_GRID = 32;
+
+/**
+ * Colourfulness of the pixels inside `box` (working-copy pixels), from the cells whose centre
+ * lies in it; the whole picture's figure when there are no cells.
+ */
+export function colourfulnessIn(
+  image: Pick<DecodedImage, 'width' | 'height' | 'colourfulness' | 'colourCells'>,
+  box: { left: number; top: number; width: number; height: number },
+): number {
+  const cells = image.colourCells;
+  if (cells === undefined) return image.colourfulness;
+  let [n, sRg, sYb, qRg, qYb] = [0, 0, 0, 0, 0];
+  for (let row = 0; row < cells.rows; row++) {
+    const cy = ((row + 0.5) * image.height) / cells.rows;
+    if (cy < box.top || cy >= box.top + box.height) continue;
+    for (let col = 0; col < cells.columns; col++) {
+      const cx = ((col + 0.5) * image.width) / cells.columns;
+      if (cx < box.left || cx >= box.left + box.width) continue;
+      const k = (row * cells.columns + col) * 5;
+      n += cells.stats[k] ?? 0;
+      sRg += cells.stats[k + 1] ?? 0;
+      sYb += cells.stats[k + 2] ?? 0;
+      qRg += cells.stats[k + 3] ?? 0;
+      qYb += cells.stats[k + 4] ?? 0;
+    }
+  }
+  if (n === 0) return image.colourfulness;
+  const varRg = Math.max(0, qRg / n - (sRg / n) ** 2);
+  const varYb = Math.max(0, qYb / n - (sYb / n) ** 2);
+  return Math.sqrt(varRg + varYb) / 255;
 }
 
 /**
@@ -75,6 +120,7 @@ export async function decodeImage(
       sourceHeight: height,
       format: metadata.format ?? 'unknown',
       colourfulness: grey.colourfulness,
+      colourCells: grey.cells,
     };
   } catch (cause) {
     throw sharpError(cause);
@@ -145,9 +191,12 @@ function toGrey(
   width: number,
   height: number,
   channels: number,
-): { data: Uint8Array; colourfulness: number } {
+): { data: Uint8Array; colourfulness: number; cells: ColourCells } {
   const n = width * height;
   const out = new Uint8Array(n);
+  const columns = Math.min(COLOUR_GRID, width);
+  const rows = Math.min(COLOUR_GRID, height);
+  const stats = new Float64Array(columns * rows * 5);
   let sumRg = 0;
   let sumYb = 0;
   let sqRg = 0;
@@ -163,11 +212,20 @@ function toGrey(
     sumYb += yb;
     sqRg += rg * rg;
     sqYb += yb * yb;
+    const x = i % width;
+    const y = (i - x) / width;
+    const k = (Math.floor((y * rows) / height) * columns + Math.floor((x * columns) / width)) * 5;
+    stats[k] = (stats[k] ?? 0) + 1;
+    stats[k + 1] = (stats[k + 1] ?? 0) + rg;
+    stats[k + 2] = (stats[k + 2] ?? 0) + yb;
+    stats[k + 3] = (stats[k + 3] ?? 0) + rg * rg;
+    stats[k + 4] = (stats[k + 4] ?? 0) + yb * yb;
   }
-  if (n === 0) return { data: out, colourfulness: 0 };
+  const cells = { columns, rows, stats };
+  if (n === 0) return { data: out, colourfulness: 0, cells };
   const varRg = Math.max(0, sqRg / n - (sumRg / n) ** 2);
   const varYb = Math.max(0, sqYb / n - (sumYb / n) ** 2);
-  return { data: out, colourfulness: Math.sqrt(varRg + varYb) / 255 };
+  return { data: out, colourfulness: Math.sqrt(varRg + varYb) / 255, cells };
 }
 
 function looksLikeVector(bytes: Uint8Array): boolean {

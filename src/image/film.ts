@@ -5,7 +5,7 @@
  * Returns null when the picture already is the X-ray. Pure, and fast: it works on small copies
  * (<= 256 px) of the grey working copy.
  */
-import type { DecodedImage } from './decode.js';
+import { colourfulnessIn, type DecodedImage } from './decode.js';
 
 export interface FilmBox {
   left: number;
@@ -197,7 +197,9 @@ export function cropDecoded(image: DecodedImage, box: FilmBox): DecodedImage {
     const from = (box.top + y) * image.width + box.left;
     data.set(image.data.subarray(from, from + box.width), y * box.width);
   }
-  return { ...image, data, width: box.width, height: box.height };
+  // The colour check then judges the film, not the room around it. (The cut image keeps no cells.)
+  const { colourCells: _cells, ...rest } = image;
+  return { ...rest, data, width: box.width, height: box.height, colourfulness: colourfulnessIn(image, box) };
 }
 
 // ---------------------------------------------------------------------------------------------

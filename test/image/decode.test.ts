@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { decodeImage, WORKING_SIDE } from '../../src/image/decode.js';
+import { colourfulnessIn, decodeImage, WORKING_SIDE } from '../../src/image/decode.js';
+import { cropDecoded } from '../../src/image/film.js';
 import { XrayError } from '../../src/core/errors.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
 
@@ -87,5 +88,35 @@ describe('decodeImage refuses bad input with a typed error', () => {
     expect(decoded.height).toBe(WORKING_SIDE / 2);
     expect([decoded.sourceWidth, decoded.sourceHeight]).toEqual([2400, 1200]);
     expect(decoded.data).toHaveLength(decoded.width * decoded.height);
+  });
+});
+
+describe('colourfulnessIn', () => {
+  it('tells the colour of a part of the picture: a grey film inside a colourful room', async () => {
+    // Left half: grey; right half: red and blue stripes.
+    const width = 128;
+    const height = 64;
+    const rgb = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 3;
+        const [r, g, b] = x < 64 ? [120, 120, 120] : y % 8 < 4 ? [220, 30, 30] : [30, 30, 220];
+        rgb[i] = r;
+        rgb[i + 1] = g;
+        rgb[i + 2] = b;
+      }
+    const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
+    const decoded = await decodeImage(png);
+    expect(decoded.colourfulness).toBeGreaterThan(0.2);
+    const grey = colourfulnessIn(decoded, { left: 0, top: 0, width: 60, height: 64 });
+    expect(grey).toBeLessThan(0.01);
+    // Cutting the picture to the grey part (as the film step does) carries that figure.
+    expect(cropDecoded(decoded, { left: 0, top: 0, width: 60, height: 64 }).colourfulness).toBeCloseTo(
+      grey,
+      9,
+    );
+    expect(colourfulnessIn(decoded, { left: 64, top: 0, width: 64, height: 64 })).toBeGreaterThan(0.3);
   });
 });
