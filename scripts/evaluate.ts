@@ -8,9 +8,13 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../src/config.js';
-import { comparisonSentence, modelSummary, type ModelSummary } from '../src/evaluation/compare.js';
+import {
+  comparisonSentence,
+  modelSummary,
+  summaryFromCard,
+  type ModelSummary,
+} from '../src/evaluation/compare.js';
 import { readCard } from '../src/model/card.js';
-import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import {
   evaluateModel,
   fmt,
@@ -31,7 +35,7 @@ interface Options {
   simulatePhoto: boolean;
   lungsDir?: string;
   handMasks: string;
-  compareWith?: string;
+  compareWith: string[];
   quiet: boolean;
 }
 
@@ -69,8 +73,9 @@ const program = new Command()
     path.resolve('../shared/data/lungmasks'),
   )
   .option(
-    '--compare-with <dir>',
-    'another model (e.g. the other crop) scored on the same split; with --update-card the card says how they compare',
+    '--compare-with <dir...>',
+    'earlier candidates (e.g. the other crop), from the figures their cards hold for the same split; with --update-card the card says how they compare',
+    [],
   )
   .option('--quiet', 'no progress bar', false)
   .action(run);
@@ -114,25 +119,15 @@ async function run(o: Options): Promise<void> {
       r.files = await writeEvaluationFiles(outDir, r, modelDir);
       return r;
     });
-    let comparison: { other: ModelSummary; sentence: string } | undefined;
-    if (o.compareWith !== undefined) {
-      const otherDir = path.resolve(o.compareWith);
-      const other = await evaluateModel({
-        modelDir: otherDir,
-        data: path.resolve(o.data),
-        split: o.split,
-        sources: o.source,
-        backend: config.backend,
-        lungsDir: o.lungsDir === undefined ? path.join(modelDir, LUNG_MODEL_DIR) : path.resolve(o.lungsDir),
-      });
-      const [mine, theirs] = [
-        modelSummary(result, await readCard(modelDir)),
-        modelSummary(other, await readCard(otherDir)),
-      ];
-      comparison = { other: theirs, sentence: comparisonSentence(mine, theirs) };
-      console.log(comparison.sentence);
+    // Earlier candidates are compared from their cards' recorded figures (same split, same data).
+    const mine = modelSummary(result, await readCard(modelDir));
+    const comparisons: { other: ModelSummary; sentence: string }[] = [];
+    for (const dir of o.compareWith) {
+      const other = summaryFromCard(await readCard(path.resolve(dir)));
+      comparisons.push({ other, sentence: comparisonSentence(mine, other) });
+      console.log(comparisons.at(-1)?.sentence);
     }
-    if (o.updateCard) await updateCardWithEvaluation(modelDir, result, comparison);
+    if (o.updateCard) await updateCardWithEvaluation(modelDir, result, comparisons);
     if (o.json) {
       console.log(
         JSON.stringify({

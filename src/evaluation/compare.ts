@@ -14,6 +14,8 @@ export interface ModelSummary {
   covidVsPneumonia: number | null;
   withoutPediatric: number | null;
   heatmapOutsideLungs: number | null;
+  /** Share of training draws that were simulated phone photos ('none' when off). */
+  photoAugment: string;
   /** AUC on each collection left out of training (from the card's `metrics.loso`). */
   unseen: Record<string, number | null>;
 }
@@ -24,15 +26,56 @@ export function describeCrop(card: ModelCard): string {
   return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}`;
 }
 
+function photoAugmentOf(card: ModelCard): string {
+  const value = card.training?.['photoAugment'];
+  if (typeof value !== 'string' || value === 'none') return 'none';
+  return `${value.split(' ')[0] ?? '?'} of draws`;
+}
+
 export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
   const loso = (card.metrics?.['loso'] ?? {}) as Record<string, { auc?: number | null }>;
   return {
     version: r.modelVersion,
     crop: describeCrop(card),
+    photoAugment: photoAugmentOf(card),
     test: summary(r.overall),
     covidVsPneumonia: r.covidVsPneumonia?.auc ?? null,
     withoutPediatric: r.withoutPediatric?.auc ?? null,
     heatmapOutsideLungs: r.heatmap?.mask === 'lungs' ? r.heatmap.meanOutside : null,
+    unseen: Object.fromEntries(Object.entries(loso).map(([k, v]) => [k, v.auc ?? null])),
+  };
+}
+
+/**
+ * The same summary from a card's recorded metrics (written by evaluate on the same split), so
+ * earlier candidates can be compared without scoring them again.
+ */
+export function summaryFromCard(card: ModelCard): ModelSummary {
+  const m = (card.metrics ?? {}) as Record<string, unknown>;
+  const auc = (key: string) => (m[key] as { auc?: number | null } | null | undefined)?.auc ?? null;
+  const test = (m['test'] ?? {}) as Partial<ReturnType<typeof summary>>;
+  const loso = (m['loso'] ?? {}) as Record<string, { auc?: number | null }>;
+  const heatmap = m['heatmapOutsideLungs'] as { meanOutside?: number } | undefined;
+  return {
+    version: card.version,
+    crop: describeCrop(card),
+    photoAugment: photoAugmentOf(card),
+    test: {
+      n: test.n ?? 0,
+      positives: test.positives ?? 0,
+      auc: test.auc ?? null,
+      auc_ci: test.auc_ci ?? [null, null],
+      sensitivity: test.sensitivity ?? null,
+      specificity: test.specificity ?? null,
+      accuracy: test.accuracy ?? null,
+      ppv: test.ppv ?? null,
+      npv: test.npv ?? null,
+      brier: test.brier ?? null,
+      ece: test.ece ?? null,
+    },
+    covidVsPneumonia: auc('covidVsPneumonia'),
+    withoutPediatric: auc('withoutPediatric'),
+    heatmapOutsideLungs: heatmap?.meanOutside ?? null,
     unseen: Object.fromEntries(Object.entries(loso).map(([k, v]) => [k, v.auc ?? null])),
   };
 }
@@ -54,7 +97,7 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
         ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
         : 'Note: the other model does better on collections left out of training.';
   return (
-    `Compared with the same network using a ${other.crop} crop (model ${other.version}), this model (${shipped.crop}) scores, this vs that: ` +
+    `Compared with model ${other.version} (same network; crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
     `without pediatric images ${fmt(shipped.withoutPediatric)} vs ${fmt(other.withoutPediatric)}, heatmap mass outside the lungs ${fmt(shipped.heatmapOutsideLungs)} vs ${fmt(other.heatmapOutsideLungs)}` +
     `${shared.length === 0 ? '' : `; AUC on collections left out of training: ${unseen}`}. ${verdict}`

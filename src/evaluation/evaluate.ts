@@ -436,8 +436,8 @@ export const summary = (m: EvaluationReport) => ({
 export async function updateCardWithEvaluation(
   modelDir: string,
   r: FullEvaluation,
-  /** Another model measured the same way (evaluate --compare-with), and the sentence about both. */
-  comparison?: { other: ModelSummary; sentence: string },
+  /** Other candidates measured the same way (evaluate --compare-with), with a sentence for each. */
+  comparisons: readonly { other: ModelSummary; sentence: string }[] = [],
 ): Promise<void> {
   const card = await readCard(modelDir);
 
@@ -455,12 +455,8 @@ export async function updateCardWithEvaluation(
         : { heatmapOutsideThorax: r.heatmap }),
     ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
-  if (comparison !== undefined) card.metrics['comparedWith'] = comparison.other;
-  card.limitations = [
-    ...BASE_LIMITATIONS,
-    ...measuredLimitations(r),
-    ...(comparison === undefined ? [] : [comparison.sentence]),
-  ];
+  if (comparisons.length > 0) card.metrics['comparedWith'] = comparisons.map((c) => c.other);
+  card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r), ...comparisons.map((c) => c.sentence)];
   await writeCard(modelDir, card);
 }
 

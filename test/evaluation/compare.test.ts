@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { comparisonSentence, describeCrop, type ModelSummary } from '../../src/evaluation/compare.js';
+import {
+  comparisonSentence,
+  describeCrop,
+  summaryFromCard,
+  type ModelSummary,
+} from '../../src/evaluation/compare.js';
 import type { ModelCard } from '../../src/model/card.js';
 
 const base = (
@@ -10,6 +15,7 @@ const base = (
 ): ModelSummary => ({
   version,
   crop,
+  photoAugment: 'none',
   test: {
     n: 100,
     positives: 50,
@@ -54,5 +60,34 @@ describe('describeCrop', () => {
     expect(describeCrop(card({ lungs: { model: 'l', crop: false, margin: 0.1 } }))).toBe(
       'central 90% + lung check',
     );
+  });
+});
+
+describe('summaryFromCard', () => {
+  it('reads the figures an earlier evaluation wrote into a card', () => {
+    const card = {
+      version: 'old',
+      preprocessing: { crop: 0.9 },
+      training: { photoAugment: '0.3 of draws use a simulated phone photo' },
+      metrics: {
+        test: { n: 10, positives: 4, auc: 0.8, auc_ci: [0.7, 0.9] },
+        covidVsPneumonia: { auc: 0.6 },
+        withoutPediatric: null,
+        heatmapOutsideLungs: { meanOutside: 0.5 },
+        loso: { raddb: { auc: 0.64 } },
+      },
+    } as unknown as ModelCard;
+    const s = summaryFromCard(card);
+    expect(s).toMatchObject({
+      version: 'old',
+      crop: 'central 90%',
+      photoAugment: '0.3 of draws',
+      covidVsPneumonia: 0.6,
+      withoutPediatric: null,
+      heatmapOutsideLungs: 0.5,
+      unseen: { raddb: 0.64 },
+    });
+    expect(s.test.auc).toBe(0.8);
+    expect(s.test.sensitivity).toBeNull();
   });
 });
