@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
 import { DEFAULT_LUNG_AUGMENT } from '../src/lungs/augment.js';
 import { runLungTraining } from '../src/lungs/train.js';
@@ -73,20 +73,8 @@ const program = new Command()
 async function run(o: Options): Promise<void> {
   const config = loadConfig();
   if (!existsSync(o.data)) program.error(`No lung mask data at ${o.data}. Pass --data <dir>.`);
-  const bars =
-    o.quiet || !process.stderr.isTTY
-      ? undefined
-      : new cliProgress.MultiBar(
-          {
-            format: '{task} |{bar}| {value}/{total} {info} ETA {eta_formatted}',
-            clearOnComplete: false,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-  const log = (line: string) => (bars === undefined ? console.log(line) : bars.log(`${line}\n`));
-  let prepareBar: cliProgress.SingleBar | undefined;
-  let epochBar: cliProgress.SingleBar | undefined;
+  const progress = trainingProgress(o.quiet);
+  const log = progress.log;
   try {
     const outcome = await runLungTraining({
       data: o.data,
@@ -104,26 +92,16 @@ async function run(o: Options): Promise<void> {
       maxMinutes: o.maxMinutes,
       backend: config.backend,
       log,
-      onPrepare: (done, total) => {
-        if (bars === undefined) return;
-        prepareBar ??= bars.create(total, 0, { task: 'preprocess', info: '' });
-        prepareBar.update(done);
-      },
-      onBatch: ({ epoch, batch, batches, loss }) => {
-        if (bars === undefined) return;
-        epochBar ??= bars.create(batches, 0, { task: `epoch ${epoch}`, info: '' });
-        epochBar.update(batch, { task: `epoch ${epoch}`, info: `loss ${loss.toFixed(4)}` });
-      },
+      onPrepare: progress.onPrepare,
+      onBatch: progress.onBatch,
       onEpoch: (s) => {
-        epochBar?.stop();
-        epochBar = undefined;
-        log(
+        progress.endEpoch(
           `epoch ${s.epoch} (${s.size} px): loss ${s.loss.toFixed(4)}, val Dice ${s.valDice.toFixed(4)}, ` +
             `lr ${s.learningRate.toExponential(2)} (${s.seconds.toFixed(0)} s)`,
         );
       },
     });
-    bars?.stop();
+    progress.stop();
     const m = outcome.card.metrics;
     const perSource = (split: 'val' | 'test') =>
       Object.entries(m?.[split]?.bySource ?? {})
@@ -136,7 +114,7 @@ async function run(o: Options): Promise<void> {
     );
     if (!outcome.replaced) process.exitCode = 3;
   } catch (error) {
-    bars?.stop();
+    progress.stop();
     console.error(`Training failed: ${(error as Error).message}`);
     if (process.env['DEBUG']) console.error(error);
     process.exitCode = 1;

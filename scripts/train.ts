@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
+import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
 import {
@@ -145,20 +145,8 @@ async function run(o: Options): Promise<void> {
     ...(o.fit === undefined ? {} : { fit: o.fit }),
     ...(o.contrast === undefined ? {} : { contrast: o.contrast }),
   };
-  const bars =
-    o.quiet || !process.stderr.isTTY
-      ? undefined
-      : new cliProgress.MultiBar(
-          {
-            format: '{task} |{bar}| {value}/{total} {info} ETA {eta_formatted}',
-            clearOnComplete: false,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-  const log = (line: string) => (bars === undefined ? console.log(line) : bars.log(`${line}\n`));
-  let prepareBar: cliProgress.SingleBar | undefined;
-  let epochBar: cliProgress.SingleBar | undefined;
+  const progress = trainingProgress(o.quiet);
+  const log = progress.log;
   const started = Date.now();
 
   const modelDir = path.resolve(o.model ?? config.modelDir);
@@ -198,34 +186,22 @@ async function run(o: Options): Promise<void> {
       backend: config.backend,
       ...(o.epochSize === undefined ? {} : { epochSize: o.epochSize }),
       log,
-      onPrepare: (done, total) => {
-        if (bars === undefined) return;
-        prepareBar ??= bars.create(total, 0, { task: 'preprocess', info: '' });
-        prepareBar.setTotal(total);
-        prepareBar.update(done);
-        if (done === total) prepareBar = undefined;
-      },
-      onBatch: ({ epoch, batch, batches, loss }) => {
-        if (bars === undefined) return;
-        epochBar ??= bars.create(batches, 0, { task: `epoch ${epoch}`, info: '' });
-        epochBar.update(batch, { task: `epoch ${epoch}`, info: `loss ${loss.toFixed(4)}` });
-      },
+      onPrepare: progress.onPrepare,
+      onBatch: progress.onBatch,
       onEpoch: (s, total) => {
-        epochBar?.stop();
-        epochBar = undefined;
-        log(
+        progress.endEpoch(
           `epoch ${s.epoch}/${total}: loss ${s.loss.toFixed(4)}, val loss ${s.val_loss.toFixed(4)}, val AUC ${s.val_auc.toFixed(4)} (${s.seconds.toFixed(0)} s)`,
         );
       },
     });
-    bars?.stop();
+    progress.stop();
     console.log(
       `${outcome.replaced ? 'Model updated' : 'Model NOT updated'}: ${outcome.version}, validation AUC ${outcome.newValAuc.toFixed(4)}, ` +
         `${outcome.history.length} epochs, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Next: npm run evaluate -- --model ${outcome.dir} --update-card`,
     );
     if (!outcome.replaced) process.exitCode = 3;
   } catch (error) {
-    bars?.stop();
+    progress.stop();
     console.error(`Training failed: ${(error as Error).message}`);
     process.exitCode = 1;
   }
