@@ -15,7 +15,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { createEngine } from '../src/classifier/engine.js';
 import { decodeImage, type DecodedImage } from '../src/image/decode.js';
-import { cropDecoded, detectFilm, rectifyFilm, type FilmBox } from '../src/image/film.js';
+import { cropDecoded, detectFilm, innerBox, rectifyFilm, type FilmBox } from '../src/image/film.js';
 import { prepareDecoded } from '../src/image/preprocess.js';
 import { auc } from '../src/evaluation/metrics.js';
 import { loadDataset, type Sample, type Split } from '../src/training/datasets.js';
@@ -144,7 +144,7 @@ async function measure(
   const photoImage = await decodeImage(photo.jpeg);
   const onPhoto = detectFilm(photoImage);
   // The photo's working copy may be smaller than the photo: scale the true corners with it.
-  const truth = innerBox(photo.xray, photoImage.width / photo.width);
+  const truth = trueBox(photo.xray, photoImage.width / photo.width);
   const pClean = await score(clean);
   const pPhoto = await score(photoImage);
   return {
@@ -166,13 +166,8 @@ async function measure(
 }
 
 /** The largest upright box inside the true X-ray corners (scaled), as findFilm would crop. */
-function innerBox(quad: Quad, scale: number): FilmBox {
-  const [tl, tr, br, bl] = quad;
-  const left = Math.ceil(Math.max(tl.x, bl.x) * scale);
-  const top = Math.ceil(Math.max(tl.y, tr.y) * scale);
-  const right = Math.floor(Math.min(tr.x, br.x) * scale);
-  const bottom = Math.floor(Math.min(bl.y, br.y) * scale);
-  return { left, top, width: right - left, height: bottom - top };
+function trueBox(quad: Quad, scale: number): FilmBox {
+  return innerBox(quad.map((p) => ({ x: p.x * scale, y: p.y * scale })) as Quad);
 }
 
 function iou(a: FilmBox, b: FilmBox): number {

@@ -947,7 +947,7 @@ function insideQuad(quad: Quad, x: number, y: number): boolean {
 }
 
 /** The largest upright box inside a quadrilateral (clockwise from top-left), shrunk by `inset`. */
-function innerBox(quad: Quad, inset: number): Rect {
+export function innerBox(quad: Quad, inset = 0): Rect {
   const [tl, tr, br, bl] = quad;
   const left = Math.ceil(Math.max(tl.x, bl.x)) + inset;
   const right = Math.floor(Math.min(tr.x, br.x)) - inset;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../src/image/decode.js';
-import { findFilm, type FilmBox } from '../../src/image/film.js';
+import { findFilm, innerBox, type FilmBox } from '../../src/image/film.js';
 import { loadDataset } from '../../src/training/datasets.js';
 import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
 
@@ -31,13 +31,7 @@ describe.skipIf(!existsSync(path.join(data, 'manifest.csv')))(
         if (findFilm(await decodeImage(bytes)) !== null) fired++;
         const photo = await simulatePhotoDetailed(bytes, i, { size: 640 });
         const box = findFilm(await decodeImage(photo.jpeg));
-        const [tl, tr, br, bl] = photo.xray;
-        const truth = {
-          left: Math.max(tl.x, bl.x),
-          top: Math.max(tl.y, tr.y),
-          width: Math.min(tr.x, br.x) - Math.max(tl.x, bl.x),
-          height: Math.min(bl.y, br.y) - Math.max(tl.y, tr.y),
-        };
+        const truth = innerBox(photo.xray);
         if (box !== null && iou(box, truth) >= 0.5) found++;
       }
       expect(fired).toBe(0);
