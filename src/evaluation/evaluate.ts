@@ -8,7 +8,8 @@ import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } fr
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
-import { answer, evaluateGate, signalsOfPrepared, type GateEvaluation } from './gate-eval.js';
+import { evaluateGate, type GateEvaluation } from './gate-eval.js';
+import { gateAnswer, gateSignals } from '../gate/verdict.js';
 import { calibrate } from '../model/calibration.js';
 import type { ModelSummary } from './compare.js';
 import { heatmapShortcut, type HeatmapShortcutReport } from './heatmap-eval.js';
@@ -210,8 +211,8 @@ export async function scorePhotos(
       const a = await engine.analyse(prepared.input, false);
       if (engine.gate !== undefined)
         verdicts.push(
-          answer(
-            signalsOfPrepared(engine, prepared, a.features, prepared.lungs, engine.lungs),
+          gateAnswer(
+            gateSignals(engine.gate, prepared, a.features, prepared.lungs, engine.lungs),
             engine.lungs !== undefined,
           ),
         );

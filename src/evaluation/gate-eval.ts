@@ -3,9 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { Engine } from '../classifier/engine.js';
-import type { RefusalReason } from '../core/result.js';
-import { lungsFound, type LungMask } from '../lungs/mask.js';
-import type { LungFinder, Prepared } from '../image/preprocess.js';
+import { gateAnswer, gateSignals, type GateSignals } from '../gate/verdict.js';
 import type { Segmenter } from '../lungs/segment.js';
 import { mapWithConcurrency } from '../training/datasets.js';
 import { DATASET_LIMITS } from '../training/inputs.js';
@@ -41,56 +39,21 @@ export interface GateEvaluation {
   head?: { threshold: number; crossValidated: { n: number; rejected: number } | null };
 }
 
-/** Each gate signal of one file, computed independently. */
-export interface Signals {
-  image?: RefusalReason | undefined;
-  /** Undefined when no lung model was at hand. */
-  lungsFound?: boolean | undefined;
-  features?: RefusalReason | undefined;
-  head?: RefusalReason | undefined;
-  error?: true;
-}
-
-/** The gate's signals for one prepared image and its forward pass (features). */
-export function signalsOfPrepared(
-  engine: Engine,
-  prepared: Prepared,
-  features: Float32Array,
-  mask: LungMask | undefined,
-  finder: LungFinder | undefined,
-): Signals {
-  return {
-    image: engine.gate?.checkImage(prepared.decoded),
-    lungsFound:
-      mask === undefined || finder === undefined ? undefined : lungsFound(mask, finder.minPlausibility),
-    features: engine.gate?.checkFeatures(features),
-    head: engine.gate?.checkHead({ features, lungs: prepared.lungs, image: prepared.decoded }),
-  };
-}
-
 async function signalsOf(
   engine: Engine,
   segmenter: Segmenter | undefined,
   files: readonly string[],
-): Promise<Signals[]> {
+): Promise<GateSignals[]> {
   return mapWithConcurrency(files, 2, async (file) => {
     try {
       const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
       const mask = prepared.lungs ?? (await segmenter?.segment(prepared.decoded));
       const analysis = await engine.analyse(prepared.input, false);
-      return signalsOfPrepared(engine, prepared, analysis.features, mask, engine.lungs ?? segmenter);
+      return gateSignals(engine.gate, prepared, analysis.features, mask, engine.lungs ?? segmenter);
     } catch {
       return { error: true as const };
     }
   });
-}
-
-/** The answer the engine gives (`classify` checks image, then lungs if it has a lung step, then features). */
-export function answer(s: Signals, useLungs: boolean): string {
-  if (s.error === true) return 'error';
-  if (s.image !== undefined) return s.image;
-  if (useLungs && s.lungsFound === false) return 'lungs_not_found';
-  return s.features ?? s.head ?? 'accepted';
 }
 
 function rate(results: readonly string[], counted: (r: string) => boolean): GateRate {
@@ -116,7 +79,7 @@ export async function evaluateGate(
   const accepted = (r: string) => r === 'accepted';
   const refused = (r: string) => r !== 'accepted';
   const xray = rate(
-    xraySignals.map((s) => answer(s, inUse)),
+    xraySignals.map((s) => gateAnswer(s, inUse)),
     accepted,
   );
   const rows =
@@ -144,7 +107,7 @@ export async function evaluateGate(
     };
   }
   if (rows.length > 0) {
-    const results = negSignals.map((s) => answer(s, inUse));
+    const results = negSignals.map((s) => gateAnswer(s, inUse));
     const perKind: Record<string, GateRate> = {};
     for (const kind of [...new Set(rows.map((r) => r.kind))].sort())
       perKind[kind] = rate(
@@ -155,9 +118,9 @@ export async function evaluateGate(
   }
   const finder = engine.lungs ?? segmenter;
   if (finder !== undefined) {
-    const compare = (signals: readonly Signals[], counted: (r: string) => boolean) => ({
-      without: signals.filter((s) => counted(answer(s, false))).length,
-      with: signals.filter((s) => counted(answer(s, true))).length,
+    const compare = (signals: readonly GateSignals[], counted: (r: string) => boolean) => ({
+      without: signals.filter((s) => counted(gateAnswer(s, false))).length,
+      with: signals.filter((s) => counted(gateAnswer(s, true))).length,
       n: signals.length,
     });
     const perKind: Record<string, { without: number; with: number; n: number }> = {};

@@ -10,7 +10,7 @@ import { parse } from 'csv-parse/sync';
 import { createEngine, type Engine } from '../classifier/engine.js';
 import { readCard, writeCard } from '../model/card.js';
 import type { BackendName } from '../tf/backend.js';
-import { lungsFound } from '../lungs/mask.js';
+import { gateAnswer, gateSignals } from './verdict.js';
 import { mulberry32, shuffle } from '../training/random.js';
 import { mapWithConcurrency } from '../training/datasets.js';
 import { DATASET_LIMITS } from '../training/inputs.js';
@@ -56,16 +56,11 @@ export async function gateExamples(
         lungs: prepared.lungs,
         image: prepared.decoded,
       };
-      const lungsMissing =
-        engine.lungs !== undefined &&
-        prepared.lungs !== undefined &&
-        !lungsFound(prepared.lungs, engine.lungs.minPlausibility);
+      // The earlier stages' verdict: the head's own signal left out.
+      const { head: _head, ...before } = gateSignals(gate, prepared, features, prepared.lungs, engine.lungs);
       return {
         input: headInput(signals),
-        refusedBefore:
-          gate.checkImage(prepared.decoded) !== undefined ||
-          lungsMissing ||
-          gate.checkFeatures(features) !== undefined,
+        refusedBefore: gateAnswer(before, engine.lungs !== undefined) !== 'accepted',
       };
     } catch {
       // Unreadable files get a clear error from the bot; they are not gate examples.
