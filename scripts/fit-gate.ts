@@ -14,12 +14,15 @@ import { loadDataset } from '../src/training/datasets.js';
 import { mulberry32, shuffle } from '../src/training/random.js';
 import { fitHeadForModel } from '../src/gate/fit-head.js';
 import { HEAD_FILE } from '../src/gate/head.js';
+import { HEAD_PHOTO_SEED, HEAD_TRAIN_PHOTOS } from '../src/training/pipeline.js';
+import { photoMakers } from './lib/simulate-photo.js';
 
 interface Options {
   model?: string;
   data: string;
   negatives: string;
   trainXrays: number;
+  photos: number;
   seed: number;
 }
 
@@ -34,6 +37,12 @@ const program = new Command()
     path.resolve('../shared/data/negatives'),
   )
   .option('--train-xrays <n>', 'training X-rays to fit on (a seeded sample)', (v) => Number(v), 800)
+  .option(
+    '--photos <n>',
+    'of those, how many also as a simulated phone photo (fitted as X-rays too; 0: none)',
+    (v) => Number(v),
+    HEAD_TRAIN_PHOTOS,
+  )
   .option('--seed <n>', 'seed for the sample and the folds', (v) => Number(v), 1)
   .action(run);
 
@@ -53,6 +62,10 @@ async function run(o: Options): Promise<void> {
     modelDir,
     trainFiles: train.map((s) => s.file),
     valFiles: val.map((s) => s.file),
+    trainPhotos: photoMakers(
+      train.slice(0, o.photos).map((s) => s.file),
+      HEAD_PHOTO_SEED,
+    ),
     negatives: path.resolve(o.negatives),
     seed: o.seed,
     backend: config.backend,

@@ -7,6 +7,7 @@
  * sharp does the decoding, blurring and JPEG coding; the scene, the projective warp, the light and
  * the noise are plain loops over float RGB pixels (sharp has no perspective warp).
  */
+import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { applyHomography, homography, rectCorners, type Quad } from '../../src/image/film.js';
 import {
@@ -67,6 +68,14 @@ export async function simulatePhoto(
   options: SimulatePhotoOptions = {},
 ): Promise<Buffer> {
   return (await simulatePhotoDetailed(bytes, seed, options)).jpeg;
+}
+
+/**
+ * One photo maker per file (seeds `firstSeed`, `firstSeed + 1`, ...), made only when called: for
+ * fitting the gate's head on photos of training X-rays without holding every photo in memory.
+ */
+export function photoMakers(files: readonly string[], firstSeed: number): (() => Promise<Buffer>)[] {
+  return files.map((file, i) => async () => simulatePhoto(await readFile(file), firstSeed + i));
 }
 
 /** The photo plus where things are in it (the ground truth for the film detector). */
@@ -580,17 +589,24 @@ async function blur(img: RgbImage, sigma: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Sensor noise after the optics: grain per channel plus some shared (luminance) grain. */
+/**
+ * Sensor noise after the optics: grain per channel plus some shared (luminance) grain. The normal
+ * deviates come from a seeded table (four per pixel would cost more than the rest of the photo).
+ */
 function addSensorNoise(pixels: Buffer, width: number, height: number, sd: number, random: Random): void {
+  const table = Float32Array.from({ length: NOISE_TABLE }, () => randomNormal(random));
+  const pick = () => table[Math.floor(random() * NOISE_TABLE)] ?? 0;
   for (let p = 0; p < width * height; p++) {
-    const shared = randomNormal(random, 0, sd * 0.6);
+    const shared = sd * 0.6 * pick();
     for (let c = 0; c < 3; c++) {
       const i = p * 3 + c;
-      const value = (pixels[i] ?? 0) + shared + randomNormal(random, 0, sd * 0.8);
+      const value = (pixels[i] ?? 0) + shared + sd * 0.8 * pick();
       pixels[i] = Math.max(0, Math.min(255, Math.round(value)));
     }
   }
 }
+
+const NOISE_TABLE = 1 << 16;
 
 /** The phone saves a good JPEG; the messenger re-compresses it harder. */
 async function recompress(pixels: Buffer, width: number, height: number, quality: number): Promise<Buffer> {

@@ -39,16 +39,20 @@ export interface NegativeExample extends GateExample {
   group: string;
 }
 
-/** Runs each file through the engine's preprocessing and forward pass and collects the gate's signals. */
+/** An image file, or a maker of image bytes (a simulated phone photo of a training X-ray). */
+export type ImageSource = string | (() => Promise<Uint8Array>);
+
+/** Runs each image through the engine's preprocessing and forward pass and collects the gate's signals. */
 export async function gateExamples(
   engine: Engine,
-  files: readonly string[],
+  sources: readonly ImageSource[],
 ): Promise<(GateExample | undefined)[]> {
   const gate = engine.gate;
   if (gate === undefined) throw new Error('The model has no gate to add a head to (train it again).');
-  return mapWithConcurrency(files, 2, async (file) => {
+  return mapWithConcurrency(sources, 2, async (source) => {
     try {
-      const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
+      const bytes = typeof source === 'string' ? await readFile(source) : await source();
+      const prepared = await engine.prepare(bytes, DATASET_LIMITS);
       const { features } = await engine.analyse(prepared.input, false);
       const signals: HeadSignals = {
         features,
@@ -187,6 +191,11 @@ export interface HeadRequest {
   /** Training X-rays to fit on (a sample is plenty) and validation X-rays for the threshold. */
   trainFiles: readonly string[];
   valFiles: readonly string[];
+  /**
+   * Phone photos of training X-rays (simulated), fitted as X-rays too: the gate should accept a
+   * photo of a film as readily as the film.
+   */
+  trainPhotos?: readonly ImageSource[] | undefined;
   /** Folder of real negatives with manifest.csv (file,kind[,origin]). */
   negatives: string;
   seed?: number;
@@ -206,13 +215,14 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     origin?: string;
   }[];
   const engine = await createEngine({ modelDir: req.modelDir, backend: req.backend });
+  const photos = req.trainPhotos?.length ?? 0;
   let fit: HeadFit;
   try {
     req.log?.(
-      `Gate head: scoring ${req.trainFiles.length} training and ${req.valFiles.length} validation X-rays and ${rows.length} negatives...`,
+      `Gate head: scoring ${req.trainFiles.length} training X-rays, ${photos} photos of training X-rays, ${req.valFiles.length} validation X-rays and ${rows.length} negatives...`,
     );
     const kept = (xs: (GateExample | undefined)[]) => xs.filter((x): x is GateExample => x !== undefined);
-    const trainX = kept(await gateExamples(engine, req.trainFiles));
+    const trainX = kept(await gateExamples(engine, [...req.trainFiles, ...(req.trainPhotos ?? [])]));
     const valX = kept(await gateExamples(engine, req.valFiles));
     const negs = await gateExamples(
       engine,
@@ -234,7 +244,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     head: {
       file: HEAD_FILE,
       threshold: fit.threshold,
-      rule: `logistic regression (class-balanced, L2) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness and log aspect ratio; fitted on ${req.trainFiles.length} training X-rays and ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+      rule: `logistic regression (class-balanced, L2) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness and log aspect ratio; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
     },
   };
   card.metrics = {

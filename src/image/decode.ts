@@ -26,9 +26,10 @@ export interface DecodedImage {
   sourceHeight: number;
   format: string;
   /**
-   * Spread of colour across the picture (Hasler & Süsstrunk's opponent-channel deviation, / 255):
-   * 0 for grey, high for colour photos; a uniform colour cast (a film photographed on a warm light
-   * box) barely raises it, because it shifts the mean, not the spread.
+   * Colour that brightness does not explain, / 255: the spread of the two opponent channels
+   * (Hasler & Süsstrunk's) left after fitting each as a straight line in luma. 0 for grey, high
+   * for colour photos. A grey film under a coloured light (a warm lamp, a blue screen) scores
+   * near 0: its colour is a fixed multiple of its brightness, however bright the film is there.
    */
   colourfulness: number;
   /**
@@ -38,7 +39,10 @@ export interface DecodedImage {
   colourCells?: ColourCells;
 }
 
-/** Per cell: pixels, sum and sum of squares of the two opponent channels (5 numbers a cell). */
+/**
+ * Per cell, {@link CELL_STATS} sums: pixels; luma, opponent channels rg and yb; their squares;
+ * luma times rg and times yb.
+ */
 export interface ColourCells {
   columns: number;
   rows: number;
@@ -46,6 +50,7 @@ export interface ColourCells {
 }
 
 const COLOUR_GRID = 32;
+const CELL_STATS = 9;
 
 /**
  * Colourfulness of the pixels inside `box` (working-copy pixels), from the cells whose centre
@@ -57,25 +62,32 @@ export function colourfulnessIn(
 ): number {
   const cells = image.colourCells;
   if (cells === undefined) return image.colourfulness;
-  let [n, sRg, sYb, qRg, qYb] = [0, 0, 0, 0, 0];
+  const sums = new Float64Array(CELL_STATS);
   for (let row = 0; row < cells.rows; row++) {
     const cy = ((row + 0.5) * image.height) / cells.rows;
     if (cy < box.top || cy >= box.top + box.height) continue;
     for (let col = 0; col < cells.columns; col++) {
       const cx = ((col + 0.5) * image.width) / cells.columns;
       if (cx < box.left || cx >= box.left + box.width) continue;
-      const k = (row * cells.columns + col) * 5;
-      n += cells.stats[k] ?? 0;
-      sRg += cells.stats[k + 1] ?? 0;
-      sYb += cells.stats[k + 2] ?? 0;
-      qRg += cells.stats[k + 3] ?? 0;
-      qYb += cells.stats[k + 4] ?? 0;
+      const k = (row * cells.columns + col) * CELL_STATS;
+      for (let j = 0; j < CELL_STATS; j++) sums[j] = (sums[j] ?? 0) + (cells.stats[k + j] ?? 0);
     }
   }
-  if (n === 0) return image.colourfulness;
-  const varRg = Math.max(0, qRg / n - (sRg / n) ** 2);
-  const varYb = Math.max(0, qYb / n - (sYb / n) ** 2);
-  return Math.sqrt(varRg + varYb) / 255;
+  return (sums[0] ?? 0) === 0 ? image.colourfulness : unexplainedColour(sums);
+}
+
+/** The opponent channels' spread left after a least-squares line in luma, / 255 (see above). */
+function unexplainedColour(sums: Float64Array): number {
+  const [n = 0, sL = 0, sRg = 0, sYb = 0, qL = 0, qRg = 0, qYb = 0, lRg = 0, lYb = 0] = sums;
+  const varL = qL / n - (sL / n) ** 2;
+  const residual = (square: number, sum: number, withLuma: number): number => {
+    const variance = square / n - (sum / n) ** 2;
+    // A flat patch has no brightness to explain colour with: its whole spread counts.
+    if (varL < 1e-6) return Math.max(0, variance);
+    const covariance = withLuma / n - (sL / n) * (sum / n);
+    return Math.max(0, variance - (covariance * covariance) / varL);
+  };
+  return Math.sqrt(residual(qRg, sRg, lRg) + residual(qYb, sYb, lYb)) / 255;
 }
 
 /**
@@ -185,7 +197,7 @@ async function fromRaw(
   };
 }
 
-/** Luma (Rec. 709, as libvips' b-w) and colourfulness in one pass over sRGB pixels. */
+/** Luma (Rec. 709, as libvips' b-w) and the colour statistics in one pass over sRGB pixels. */
 function toGrey(
   rgb: Buffer,
   width: number,
@@ -196,36 +208,31 @@ function toGrey(
   const out = new Uint8Array(n);
   const columns = Math.min(COLOUR_GRID, width);
   const rows = Math.min(COLOUR_GRID, height);
-  const stats = new Float64Array(columns * rows * 5);
-  let sumRg = 0;
-  let sumYb = 0;
-  let sqRg = 0;
-  let sqYb = 0;
+  const stats = new Float64Array(columns * rows * CELL_STATS);
   for (let i = 0, j = 0; i < n; i++, j += channels) {
     const r = rgb[j] ?? 0;
     const g = channels >= 3 ? (rgb[j + 1] ?? 0) : r;
     const b = channels >= 3 ? (rgb[j + 2] ?? 0) : r;
-    out[i] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b);
+    const luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    out[i] = Math.round(luma);
     const rg = r - g;
     const yb = 0.5 * (r + g) - b;
-    sumRg += rg;
-    sumYb += yb;
-    sqRg += rg * rg;
-    sqYb += yb * yb;
     const x = i % width;
     const y = (i - x) / width;
-    const k = (Math.floor((y * rows) / height) * columns + Math.floor((x * columns) / width)) * 5;
+    const k = (Math.floor((y * rows) / height) * columns + Math.floor((x * columns) / width)) * CELL_STATS;
     stats[k] = (stats[k] ?? 0) + 1;
-    stats[k + 1] = (stats[k + 1] ?? 0) + rg;
-    stats[k + 2] = (stats[k + 2] ?? 0) + yb;
-    stats[k + 3] = (stats[k + 3] ?? 0) + rg * rg;
-    stats[k + 4] = (stats[k + 4] ?? 0) + yb * yb;
+    stats[k + 1] = (stats[k + 1] ?? 0) + luma;
+    stats[k + 2] = (stats[k + 2] ?? 0) + rg;
+    stats[k + 3] = (stats[k + 3] ?? 0) + yb;
+    stats[k + 4] = (stats[k + 4] ?? 0) + luma * luma;
+    stats[k + 5] = (stats[k + 5] ?? 0) + rg * rg;
+    stats[k + 6] = (stats[k + 6] ?? 0) + yb * yb;
+    stats[k + 7] = (stats[k + 7] ?? 0) + luma * rg;
+    stats[k + 8] = (stats[k + 8] ?? 0) + luma * yb;
   }
   const cells = { columns, rows, stats };
-  if (n === 0) return { data: out, colourfulness: 0, cells };
-  const varRg = Math.max(0, sqRg / n - (sumRg / n) ** 2);
-  const varYb = Math.max(0, sqYb / n - (sumYb / n) ** 2);
-  return { data: out, colourfulness: Math.sqrt(varRg + varYb) / 255, cells };
+  const whole = { width, height, colourfulness: 0, colourCells: cells };
+  return { data: out, colourfulness: colourfulnessIn(whole, { left: 0, top: 0, width, height }), cells };
 }
 
 function looksLikeVector(bytes: Uint8Array): boolean {

@@ -45,6 +45,10 @@ export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
 
 /** Training X-rays the gate's head is fitted on (a seeded sample: plenty for a linear head). */
 const HEAD_TRAIN_XRAYS = 800;
+/** Of those, this many also as a simulated phone photo, when the model trains on photos. */
+export const HEAD_TRAIN_PHOTOS = 300;
+/** Seeds of those photos: apart from training's and evaluation's. */
+export const HEAD_PHOTO_SEED = 2_000_000;
 
 export const SEED_PREPROCESSING: PreprocessingSpec = {
   size: 64,
@@ -273,9 +277,17 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
 
   if (req.negatives !== undefined) {
     const sample = shuffle([...preparedTrain.samples], mulberry32(req.seed)).slice(0, HEAD_TRAIN_XRAYS);
+    const trainPhotos =
+      photos === undefined
+        ? undefined
+        : (await import('../../scripts/lib/simulate-photo.js')).photoMakers(
+            sample.slice(0, HEAD_TRAIN_PHOTOS).map((s) => s.file),
+            HEAD_PHOTO_SEED,
+          );
     await fitHeadForModel({
       modelDir: staged,
       trainFiles: sample.map((s) => s.file),
+      trainPhotos,
       valFiles: preparedVal.samples.map((s) => s.file),
       negatives: req.negatives,
       seed: req.seed,

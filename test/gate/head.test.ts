@@ -135,12 +135,16 @@ describe('npm run fit-gate', () => {
         path.join(dir, 'data'),
         '--negatives',
         path.join(dir, 'negatives'),
+        '--photos',
+        '4',
       ],
       { timeout: 120_000 },
     );
     expect(stdout).toMatch(/cross-validated negatives rejected \d+\/21/);
+    expect(stdout).toContain('24 training X-rays, 4 photos of training X-rays');
     const card = await readCard(modelDir);
     expect(card.gate?.head?.file).toBe('gate-head.json');
+    expect(card.gate?.head?.rule).toContain('simulated phone photos of 4 of them');
     expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
     await fs.access(path.join(modelDir, 'gate-head.json'));
 

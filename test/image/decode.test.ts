@@ -93,14 +93,19 @@ describe('decodeImage refuses bad input with a typed error', () => {
 
 describe('colourfulnessIn', () => {
   it('tells the colour of a part of the picture: a grey film inside a colourful room', async () => {
-    // Left half: grey; right half: red and blue stripes.
+    // Left half: grey; right half: red, green and blue stripes.
     const width = 128;
     const height = 64;
     const rgb = Buffer.alloc(width * height * 3);
     for (let y = 0; y < height; y++)
       for (let x = 0; x < width; x++) {
         const i = (y * width + x) * 3;
-        const [r, g, b] = x < 64 ? [120, 120, 120] : y % 8 < 4 ? [220, 30, 30] : [30, 30, 220];
+        const stripe = [
+          [220, 30, 30],
+          [30, 220, 30],
+          [30, 30, 220],
+        ][Math.floor(y / 4) % 3] ?? [0, 0, 0];
+        const [r = 0, g = 0, b = 0] = x < 64 ? [120, 120, 120] : stripe;
         rgb[i] = r;
         rgb[i + 1] = g;
         rgb[i + 2] = b;
@@ -118,5 +123,24 @@ describe('colourfulnessIn', () => {
       9,
     );
     expect(colourfulnessIn(decoded, { left: 64, top: 0, width: 64, height: 64 })).toBeGreaterThan(0.3);
+  });
+
+  it('does not count a colour cast on a grey film: its colour follows its brightness', async () => {
+    // A chest-like grey image under a warm lamp: red up, blue down, in proportion to brightness.
+    const { data, info } = await sharp(await makeChestLikeJpeg(96, 96))
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const warm = Buffer.alloc(info.width * info.height * 3);
+    for (let i = 0; i < info.width * info.height; i++) {
+      const v = data[i * info.channels] ?? 0;
+      warm[i * 3] = Math.min(255, Math.round(v * 1.15));
+      warm[i * 3 + 1] = v;
+      warm[i * 3 + 2] = Math.round(v * 0.78);
+    }
+    const png = await sharp(warm, { raw: { width: info.width, height: info.height, channels: 3 } })
+      .png()
+      .toBuffer();
+    expect((await decodeImage(png)).colourfulness).toBeLessThan(0.01);
   });
 });

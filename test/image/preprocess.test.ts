@@ -109,12 +109,17 @@ describe('preprocess (golden values)', () => {
     expect(input.data[0]).toBeCloseTo(Math.round(0.2126 * 255) / 255, 2);
     // A uniform colour (like a light box's cast) is not "colourful"; varied colours are.
     expect(decoded.colourfulness).toBeCloseTo(0, 5);
-    const px = Buffer.alloc(20 * 20 * 3);
-    for (let k = 0; k < 400; k++) px.set(k % 20 < 10 ? [255, 0, 0] : [0, 0, 255], k * 3);
-    const redBlue = await sharp(px, { raw: { width: 20, height: 20, channels: 3 } })
+    const px = Buffer.alloc(21 * 21 * 3);
+    const primaries = [
+      [255, 0, 0],
+      [0, 255, 0],
+      [0, 0, 255],
+    ];
+    for (let k = 0; k < 21 * 21; k++) px.set(primaries[Math.floor((k % 21) / 7)] ?? [0, 0, 0], k * 3);
+    const stripes = await sharp(px, { raw: { width: 21, height: 21, channels: 3 } })
       .png()
       .toBuffer();
-    expect((await preprocess(redBlue, RAW)).decoded.colourfulness).toBeGreaterThan(0.4);
+    expect((await preprocess(stripes, RAW)).decoded.colourfulness).toBeGreaterThan(0.4);
     const halfTransparentWhite = await sharp({
       create: { width: 20, height: 20, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0.5 } },
     })
