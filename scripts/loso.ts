@@ -20,6 +20,7 @@ import {
 } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
+import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 
 interface Options {
   exclude: string[];
@@ -29,7 +30,14 @@ interface Options {
   epochs: number;
   epochSize: number;
   lungs: 'off' | 'check' | 'crop';
+  photoAugment: number;
+  ablate?: Ablation[];
+  cache: string | false;
 }
+
+/** Steps of the data path that can be left out, to measure what each one does on an unseen collection. */
+const ABLATIONS = ['none', 'augmentation', 'source-balance', 'contrast', 'pediatric'] as const;
+type Ablation = (typeof ABLATIONS)[number];
 
 const program = new Command()
   .name('npm run loso --')
@@ -46,10 +54,26 @@ const program = new Command()
       .choices(['off', 'check', 'crop'])
       .default(DEFAULT_LUNGS.mode),
   )
+  .option(
+    '--photo-augment <share>',
+    'share of draws that use a simulated phone photo',
+    (v) => Number(v),
+    DEFAULT_PHOTO_AUGMENT,
+  )
+  .addOption(
+    new Option(
+      '--ablate <steps...>',
+      "leave these steps out (or 'none': the full recipe) and record the figure in the card's metrics.ablations instead of metrics.loso",
+    ).choices([...ABLATIONS]),
+  )
+  .option('--cache <dir>', 'prepared-input cache shared with npm run train', DEFAULT_CACHE_DIR)
+  .option('--no-cache', 'prepare every image afresh')
   .action(run);
 
 async function run(o: Options): Promise<void> {
   const config = loadConfig();
+  const without = new Set((o.ablate ?? []).filter((a) => a !== 'none'));
+  const cache = o.cache === false ? undefined : path.resolve(o.cache);
   let modelDir = o.trained;
   if (modelDir === undefined) {
     modelDir = path.join(await mkdtemp(path.join(os.tmpdir(), 'loso-')), 'model');
@@ -57,7 +81,9 @@ async function run(o: Options): Promise<void> {
       data: o.data,
       modelDir,
       architecture: 'default',
-      preprocessing: DEFAULT_PREPROCESSING,
+      preprocessing: without.has('contrast')
+        ? { ...DEFAULT_PREPROCESSING, contrast: 'none' }
+        : DEFAULT_PREPROCESSING,
       ...(o.lungs === 'off'
         ? {}
         : {
@@ -70,17 +96,19 @@ async function run(o: Options): Promise<void> {
       ...DEFAULT_TRAIN_OPTIONS,
       epochs: o.epochs,
       epochSize: o.epochSize,
-      augment: true,
-      photoAugment: DEFAULT_PHOTO_AUGMENT,
+      augment: !without.has('augmentation'),
+      balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
+      photoAugment: o.photoAugment,
       excludeSources: o.exclude,
-      excludePediatric: false,
+      excludePediatric: without.has('pediatric'),
+      cache,
       dedupe: true,
       force: true,
       backend: config.backend,
       log: (line) => console.log(line),
     });
     console.log(
-      `Trained ${outcome.version} without ${o.exclude.join(', ')} in ${outcome.seconds.toFixed(0)} s.`,
+      `Trained ${outcome.version} without ${o.exclude.join(', ')} in ${outcome.seconds.toFixed(0)} s (${modelDir}; --trained reuses it).`,
     );
   }
   const r = await evaluateModel({
@@ -90,6 +118,7 @@ async function run(o: Options): Promise<void> {
     sources: o.exclude,
     backend: config.backend,
     metricsOnly: true,
+    cache,
   });
   const m = r.overall;
   console.log(
@@ -107,6 +136,15 @@ async function run(o: Options): Promise<void> {
     lungs: trainedCard.preprocessing.lungs ?? null,
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
+  if (o.ablate !== undefined) {
+    await recordAblation(target, key, {
+      without: [...without],
+      photoAugment: o.photoAugment,
+      epochs: o.epochs,
+      ...entry,
+    });
+    return;
+  }
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
   const bothLabels = m.positives > 0 && m.positives < m.n;
   card.metrics = {
@@ -120,6 +158,22 @@ async function run(o: Options): Promise<void> {
   };
   await writeCard(target, card);
   console.log(`Card updated: ${path.join(target, 'card.json')}`);
+}
+
+/** One row per recipe (the steps left out) under `metrics.ablations[<collection>]`, replacing a row of the same recipe. */
+async function recordAblation(
+  target: string,
+  key: string,
+  row: { without: string[] } & Record<string, unknown>,
+): Promise<void> {
+  const card = await readCard(target);
+  const ablations =
+    (card.metrics?.['ablations'] as Record<string, { without: string[] }[]> | undefined) ?? {};
+  const same = (r: { without: string[] }) => [...r.without].sort().join() === [...row.without].sort().join();
+  ablations[key] = [...(ablations[key] ?? []).filter((r) => !same(r)), row];
+  card.metrics = { ...card.metrics, ablations };
+  await writeCard(target, card);
+  console.log(`Card updated (metrics.ablations): ${path.join(target, 'card.json')}`);
 }
 
 await program.parseAsync();

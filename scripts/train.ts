@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { Command, Option } from 'commander';
 import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
@@ -46,6 +47,7 @@ interface Options {
   lungsDir?: string;
   negatives: string | false;
   photoAugment: number;
+  cache: string | false;
   force: boolean;
   quiet: boolean;
 }
@@ -128,6 +130,12 @@ const program = new Command()
     num,
     DEFAULT_PHOTO_AUGMENT,
   )
+  .option(
+    '--cache <dir>',
+    'reuse prepared inputs of earlier runs (keyed by image, spec and preprocessing code)',
+    DEFAULT_CACHE_DIR,
+  )
+  .option('--no-cache', 'prepare every image afresh')
   .option('--force', 'replace the current model even if its validation AUC is higher', false)
   .option('--quiet', 'plain log lines instead of progress bars', false)
   .action(run);
@@ -178,6 +186,7 @@ async function run(o: Options): Promise<void> {
       patience: o.patience,
       augment: o.seedBaseline ? false : o.augment,
       photoAugment: o.seedBaseline ? 0 : o.photoAugment,
+      cache: o.cache === false ? undefined : path.resolve(o.cache),
       balance: o.seedBaseline ? 'none' : o.balance,
       excludeSources: o.excludeSource,
       excludePediatric: o.excludePediatric,

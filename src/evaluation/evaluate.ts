@@ -4,6 +4,7 @@ import { createEngine, type Engine } from '../classifier/engine.js';
 import type { BackendName } from '../tf/backend.js';
 import { loadDataset, mapWithConcurrency, type Sample, type Split } from '../training/datasets.js';
 import { prepareInputs } from '../training/inputs.js';
+import { inputCache, type InputCache } from '../training/input-cache.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
@@ -41,6 +42,8 @@ export interface EvaluationRequest {
   metricsOnly?: boolean | undefined;
   /** The lung-mask data set (`classifier_overlap.csv`): checks the heatmap metric against hand-drawn masks. */
   handMasks?: string | undefined;
+  /** Folder of the prepared-input cache shared with training (see training/input-cache.ts). */
+  cache?: string | undefined;
 }
 
 /** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
@@ -97,7 +100,8 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
     const samples =
       req.split === 'all' || !hasSplits ? inSources : inSources.filter((s) => s.split === req.split);
     if (samples.length === 0) throw new Error(`No images in the ${req.split} split of ${req.data}.`);
-    const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress);
+    const cache = req.cache === undefined ? undefined : inputCache(req.cache);
+    const { probs, kept, skipped } = await scoreSamples(engine, samples, req.onProgress, cache);
     const threshold = engine.card.threshold;
     const seed = req.seed ?? 1;
     const subset = (description: string, keep: (s: Sample) => boolean): SubsetReport | null => {
@@ -173,9 +177,11 @@ export async function scoreSamples(
   engine: Engine,
   samples: readonly Sample[],
   onProgress?: (done: number, total: number) => void,
+  cache?: InputCache,
 ): Promise<{ probs: number[]; kept: Sample[]; skipped: { file: string; code: string }[] }> {
   const prepared = await prepareInputs(samples, engine.card.preprocessing, {
     lungs: engine.lungs,
+    cache,
     ...(onProgress === undefined ? {} : { onProgress }),
   });
   const size = engine.card.preprocessing.size;

@@ -5,6 +5,7 @@ import { lungsFound } from '../lungs/mask.js';
 import type { PreprocessingSpec } from '../model/card.js';
 import { toXrayError } from '../core/errors.js';
 import { mapWithConcurrency, type Sample } from './datasets.js';
+import type { CachedInput, InputCache } from './input-cache.js';
 
 export interface PreparedSet {
   samples: Sample[];
@@ -31,21 +32,23 @@ export async function prepareInputs(
     onProgress?: (done: number, total: number) => void;
     /** Required when the spec has a lung step. */
     lungs?: LungFinder | undefined;
+    cache?: InputCache | undefined;
   } = {},
 ): Promise<PreparedSet> {
   let done = 0;
   const finder = options.lungs;
   const results = await mapWithConcurrency(samples, options.concurrency ?? 4, async (sample) => {
     try {
-      const prepared = await preprocess(await readFile(sample.file), spec, {
-        limits: DATASET_LIMITS,
-        lungs: finder,
+      const bytes = await readFile(sample.file);
+      const input = await cachedInput(options.cache, bytes, spec, '', async () => {
+        const prepared = await preprocess(bytes, spec, { limits: DATASET_LIMITS, lungs: finder });
+        const found =
+          finder === undefined ||
+          prepared.lungs === undefined ||
+          lungsFound(prepared.lungs, finder.minPlausibility);
+        return { data: prepared.input.data, found };
       });
-      const found =
-        finder === undefined ||
-        prepared.lungs === undefined ||
-        lungsFound(prepared.lungs, finder.minPlausibility);
-      return { ok: true as const, data: prepared.input.data, found };
+      return { ok: true as const, ...input };
     } catch (error) {
       return { ok: false as const, code: toXrayError(error).code };
     } finally {
@@ -65,4 +68,24 @@ export async function prepareInputs(
     }
   });
   return kept;
+}
+
+/**
+ * `make()`'s input for these bytes, spec and variant, from the cache when it has it (and into
+ * the cache when it did not). Refusals are not cached: they are cheap to find again.
+ */
+export async function cachedInput(
+  cache: InputCache | undefined,
+  bytes: Uint8Array,
+  spec: PreprocessingSpec,
+  variant: string,
+  make: () => Promise<CachedInput>,
+): Promise<CachedInput> {
+  if (cache === undefined) return make();
+  const key = cache.key(bytes, spec, variant);
+  const hit = await cache.get(key);
+  if (hit !== undefined) return hit;
+  const made = await make();
+  await cache.set(key, made);
+  return made;
 }

@@ -10,7 +10,8 @@ import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/me
 import { calibrate } from '../model/calibration.js';
 import { loadDataset, mapWithConcurrency, type Sample } from './datasets.js';
 import { removeCrossSplitDuplicates, splitByPatient, splitCounts } from './split.js';
-import { DATASET_LIMITS, prepareInputs } from './inputs.js';
+import { cachedInput, DATASET_LIMITS, prepareInputs } from './inputs.js';
+import { inputCache, type InputCache } from './input-cache.js';
 import { preprocess, type LungFinder } from '../image/preprocess.js';
 import { extractFeatures, fitGate } from '../gate/fit.js';
 import { writeGateStats } from '../gate/gate.js';
@@ -91,6 +92,8 @@ export interface TrainingRequest {
    * the image itself. 0 or absent: off.
    */
   photoAugment?: number | undefined;
+  /** Folder of the prepared-input cache (see input-cache.ts); none when undefined. */
+  cache?: string | undefined;
   /** Replace the current model even when its validation AUC is higher. */
   force: boolean;
   backend?: BackendName | undefined;
@@ -156,15 +159,17 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
           ...req.preprocessing,
           lungs: { model: segmenter.card.version, crop: req.lungs.crop, margin: req.lungs.margin },
         };
+  const cache = req.cache === undefined ? undefined : inputCache(req.cache);
   const progress = {
     lungs: segmenter,
+    cache,
     ...(req.onPrepare === undefined ? {} : { onProgress: req.onPrepare }),
   };
   const preparedTrain = await prepareInputs(train, preprocessing, progress);
   const preparedVal = await prepareInputs(val, preprocessing, progress);
   const photos =
     (req.photoAugment ?? 0) > 0
-      ? await photoViews(preparedTrain.samples, preprocessing, segmenter, req.onPrepare)
+      ? await photoViews(preparedTrain.samples, preprocessing, segmenter, cache, req.onPrepare)
       : undefined;
   segmenter?.dispose();
   for (const s of [...preparedTrain.skipped, ...preparedVal.skipped])
@@ -338,6 +343,7 @@ async function photoViews(
   samples: readonly Sample[],
   spec: PreprocessingSpec,
   lungs: LungFinder | undefined,
+  cache: InputCache | undefined,
   onProgress?: (done: number, total: number) => void,
 ): Promise<(Float32Array | undefined)[]> {
   // The generator is measurement tooling (scripts/), loaded only when asked for.
@@ -345,8 +351,16 @@ async function photoViews(
   let done = 0;
   return mapWithConcurrency(samples, 2, async (sample, index) => {
     try {
-      const photo = await simulatePhoto(await fs.readFile(sample.file), TRAIN_PHOTO_SEED + index);
-      return (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data;
+      const bytes = await fs.readFile(sample.file);
+      const seed = TRAIN_PHOTO_SEED + index;
+      const made = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
+        const photo = await simulatePhoto(bytes, seed);
+        return {
+          data: (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data,
+          found: true,
+        };
+      });
+      return made.data;
     } catch {
       return undefined;
     } finally {

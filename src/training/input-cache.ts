@@ -1,0 +1,99 @@
+/**
+ * A disk cache of prepared model inputs for training runs. Preprocessing a data set (decoding
+ * big originals, finding the film, segmenting the lungs) takes longer than training on it, and
+ * experiments (leave-one-source-out, ablations) prepare the same images with the same spec again
+ * and again. Entries are keyed by the image's bytes, the preprocessing spec, what was made of the
+ * image (the image itself, or a simulated photo of it with a seed), and the source code of the
+ * preprocessing path, so a change to any of them misses the cache instead of reading stale inputs.
+ * Only the data set's own derived inputs are stored; the bots never use it.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PreprocessingSpec } from '../model/card.js';
+
+export interface CachedInput {
+  data: Float32Array;
+  /** Whether the lung model found the lungs (true when no lung model ran). */
+  found: boolean;
+}
+
+export interface InputCache {
+  /** The key of one prepared input; `variant` names what was made of the image ('' = itself). */
+  key(bytes: Uint8Array, spec: PreprocessingSpec, variant?: string): string;
+  get(key: string): Promise<CachedInput | undefined>;
+  set(key: string, value: CachedInput): Promise<void>;
+}
+
+/** The default place: next to the installed packages, so `npm ci` clears it and git ignores it. */
+export const DEFAULT_CACHE_DIR = path.join('node_modules', '.cache', 'xray-covid-bot', 'inputs');
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Folders whose code decides what a prepared input (or a simulated photo) looks like. */
+const PREPROCESSING_CODE = [
+  path.join(here, '..', 'image'),
+  path.join(here, '..', 'lungs'),
+  path.join(here, '..', '..', 'scripts', 'lib'),
+];
+
+let codeHash: string | undefined;
+
+/** One hash of the preprocessing path's source files, computed once per process. */
+function preprocessingCodeHash(): string {
+  if (codeHash !== undefined) return codeHash;
+  const hash = createHash('sha256');
+  for (const dir of PREPROCESSING_CODE) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => /\.[cm]?[jt]s$/.test(n));
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) hash.update(name).update(readFileSync(path.join(dir, name)));
+  }
+  codeHash = hash.digest('hex');
+  return codeHash;
+}
+
+export function inputCache(dir: string): InputCache {
+  return {
+    key(bytes, spec, variant = '') {
+      return createHash('sha256')
+        .update(preprocessingCodeHash())
+        .update(JSON.stringify(spec))
+        .update(variant)
+        .update(bytes)
+        .digest('hex');
+    },
+    async get(key) {
+      let raw: Buffer;
+      try {
+        raw = await readFile(entryPath(dir, key));
+      } catch {
+        return undefined;
+      }
+      // One flag byte, then little-endian float32s.
+      if (raw.length < 1 || (raw.length - 1) % 4 !== 0) return undefined;
+      const data = new Float32Array((raw.length - 1) / 4);
+      for (let i = 0; i < data.length; i++) data[i] = raw.readFloatLE(1 + i * 4);
+      return { data, found: raw[0] === 1 };
+    },
+    async set(key, value) {
+      const file = entryPath(dir, key);
+      await mkdir(path.dirname(file), { recursive: true });
+      const raw = Buffer.alloc(1 + value.data.length * 4);
+      raw[0] = value.found ? 1 : 0;
+      value.data.forEach((v, i) => raw.writeFloatLE(v, 1 + i * 4));
+      // Write then rename: a parallel run never reads half an entry.
+      const partial = `${file}.${process.pid}.partial`;
+      await writeFile(partial, raw);
+      await rename(partial, file);
+    },
+  };
+}
+
+function entryPath(dir: string, key: string): string {
+  return path.join(dir, key.slice(0, 2), `${key.slice(2)}.f32`);
+}
