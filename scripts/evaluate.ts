@@ -22,6 +22,7 @@ import {
   writeEvaluationFiles,
 } from '../src/evaluation/evaluate.js';
 import type { Split } from '../src/training/datasets.js';
+import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 
 interface Options {
   model?: string;
@@ -36,6 +37,7 @@ interface Options {
   lungsDir?: string;
   handMasks: string;
   compareWith: string[];
+  cache: string | false;
   quiet: boolean;
 }
 
@@ -77,6 +79,8 @@ const program = new Command()
     'earlier candidates (e.g. the other crop), from the figures their cards hold for the same split; with --update-card the card says how they compare',
     [],
   )
+  .option('--cache <dir>', 'prepared-input cache shared with npm run train', DEFAULT_CACHE_DIR)
+  .option('--no-cache', 'prepare every image afresh')
   .option('--quiet', 'no progress bar', false)
   .action(run);
 
@@ -101,6 +105,7 @@ async function run(o: Options): Promise<void> {
       negatives: existsSync(o.negatives) ? path.resolve(o.negatives) : undefined,
       backend: config.backend,
       simulatePhoto: o.simulatePhoto,
+      cache: o.cache === false ? undefined : path.resolve(o.cache),
       lungsDir: o.lungsDir === undefined ? undefined : path.resolve(o.lungsDir),
       handMasks: existsSync(path.join(o.handMasks, 'classifier_overlap.csv'))
         ? path.resolve(o.handMasks)
