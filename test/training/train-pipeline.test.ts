@@ -158,15 +158,21 @@ describe('npm run train with the lung step', () => {
     const modelDir = path.join(work, 'model-lungs');
     // Few images: every training image also gets a simulated phone photo, which takes time.
     const small = await makeDataset(path.join(work, 'small'), false, { train: 8, val: 8, test: 8 });
+    const cache = path.join(work, 'input-cache');
+    const cachedEntries = async () =>
+      (await fs.readdir(cache, { recursive: true })).filter((f) => f.endsWith('.f32')).length;
     const outcome = await runTraining(
       request(small, modelDir, {
         epochs: 2,
         lungs: { dir: lungsDir, crop: true, margin: 0.1 },
         photoAugment: 0.5,
         preprocessing: { ...request(small, modelDir).preprocessing, film: true },
+        cache,
       }),
     );
     expect(outcome.replaced).toBe(true);
+    // Prepared inputs went to the cache: 16 training and 16 validation images, 16 photos.
+    expect(await cachedEntries()).toBe(48);
     const card = await readCard(modelDir);
     expect(card.preprocessing.lungs).toEqual({ model: lungVersion, crop: true, margin: 0.1 });
     expect(card.data?.['lungsNotFound']).toEqual({ train: 0, val: 0 });
@@ -178,8 +184,9 @@ describe('npm run train with the lung step', () => {
     });
     expect(logs.some((l) => l.startsWith('Lungs not found in 0 training and 0 validation'))).toBe(true);
 
-    const r = await evaluateModel({ modelDir, data: small, split: 'test' });
+    const r = await evaluateModel({ modelDir, data: small, split: 'test', cache });
     expect(r.overall.n).toBe(16);
+    expect(await cachedEntries()).toBe(64);
     // Lungs cover every cell here, so no heatmap mass can fall outside them.
     expect(r.heatmap).toMatchObject({ mask: 'lungs', n: 16, meanOutside: 0, uniformOutside: 0 });
     expect(r.gate?.lungSignal).toMatchObject({
