@@ -134,13 +134,14 @@ async function run(o: Options): Promise<void> {
     source: key,
     ...summary(m),
     lungs: trainedCard.preprocessing.lungs ?? null,
+    // The recipe, so that figures from different runs can be told apart.
+    photoAugment: trainedCard.training?.['photoAugment'] ?? null,
+    epochs: trainedCard.training?.['epochs'] ?? null,
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
     await recordAblation(target, key, {
       without: [...without],
-      photoAugment: o.photoAugment,
-      epochs: o.epochs,
       ...entry,
     });
     return;
