@@ -17,6 +17,7 @@ import {
 import { readCard } from '../src/model/card.js';
 import {
   evaluateModel,
+  describePhotos,
   fmt,
   updateCardWithEvaluation,
   writeEvaluationFiles,
@@ -167,13 +168,7 @@ async function run(o: Options): Promise<void> {
         `  ${source}: n ${s.n}, AUC ${fmt(s.auc)}, sensitivity ${fmt(s.sensitivity)}, specificity ${fmt(s.specificity)}`,
       );
     }
-    if (result.photo)
-      console.log(
-        `  simulated phone photos: AUC ${fmt(result.photo.auc)} (drop ${fmt(result.photo.aucDrop)}, target <= 0.03), mean |change in probability| ${fmt(result.photo.meanAbsDelta)} (target <= 0.05), n ${result.photo.n}` +
-          (result.photo.gate === undefined
-            ? ''
-            : `; the gate lets ${result.photo.gate.accepted}/${result.photo.gate.n} through (${JSON.stringify(result.photo.gate.reasons)})`),
-      );
+    if (result.photo) console.log(`  simulated phone photos: ${describePhotos(result.photo)}`);
     if (result.heatmap !== undefined) {
       const h = result.heatmap;
       console.log(

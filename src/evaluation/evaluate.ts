@@ -46,16 +46,22 @@ export interface EvaluationRequest {
   cache?: string | undefined;
 }
 
-/** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
-export interface PhotoRobustness {
+export interface PhotoFigures {
   /** AUC on the photos, and how far below the originals' AUC (same images) it lies. */
   auc: number | null;
   aucDrop: number | null;
-  /** Mean |probability on the photo - probability on the original|. */
+  /** Mean and median |probability on the photo - probability on the original|. */
   meanAbsDelta: number;
+  medianAbsDelta: number;
   n: number;
+}
+
+/** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
+export interface PhotoRobustness extends PhotoFigures {
   /** How many photos the gate lets through (a refusal here is a real user turned away). */
   gate?: { accepted: number; n: number; reasons: Record<string, number> };
+  /** The figures over the photos the gate lets through: the answers users actually get. */
+  acceptedByGate?: PhotoFigures;
 }
 
 export interface SubsetReport extends EvaluationReport {
@@ -208,40 +214,31 @@ export async function scorePhotos(
   // The generator is measurement tooling (scripts/), loaded only when asked for.
   const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
   let done = 0;
-  const verdicts: string[] = [];
-  const photoProbs = await mapWithConcurrency(samples, 2, async (sample, index) => {
+  const scored = await mapWithConcurrency(samples, 2, async (sample, index) => {
     try {
       const photo = await simulatePhoto(await fs.readFile(sample.file), index);
       const prepared = await engine.prepare(photo);
       // One forward pass gives the probability and the features the gate judges.
       const a = await engine.analyse(prepared.input, false);
-      if (engine.gate !== undefined)
-        verdicts.push(
-          gateAnswer(
-            gateSignals(engine.gate, prepared, a.features, prepared.lungs, engine.lungs),
-            engine.lungs !== undefined,
-          ),
-        );
-      return calibrate(a.rawProbability, engine.card.calibration);
+      const verdict =
+        engine.gate === undefined
+          ? undefined
+          : gateAnswer(
+              gateSignals(engine.gate, prepared, a.features, prepared.lungs, engine.lungs),
+              engine.lungs !== undefined,
+            );
+      return { p: calibrate(a.rawProbability, engine.card.calibration), verdict };
     } catch {
-      return Number.NaN;
+      return { p: Number.NaN, verdict: undefined };
     } finally {
       onProgress?.(++done, samples.length);
     }
   });
-  const kept = samples.flatMap((_, i) => (Number.isFinite(photoProbs[i]) ? [i] : []));
-  const labels = kept.map((i) => samples[i]?.covid ?? 0);
-  const onPhotos = kept.map((i) => photoProbs[i] ?? 0);
-  const onOriginals = kept.map((i) => probs[i] ?? 0);
-  const finite = (v: number) => (Number.isFinite(v) ? v : null);
-  const photoAuc = kept.length === 0 ? null : finite(auc(labels, onPhotos));
-  const cleanAuc = kept.length === 0 ? null : finite(auc(labels, onOriginals));
-  const deltas = kept.map((_, j) => Math.abs((onPhotos[j] ?? 0) - (onOriginals[j] ?? 0)));
+  const kept = samples.flatMap((_, i) => (Number.isFinite(scored[i]?.p) ? [i] : []));
+  const verdicts = scored.flatMap((s) => (s.verdict === undefined ? [] : [s.verdict]));
+  const accepted = kept.filter((i) => scored[i]?.verdict === 'accepted');
   return {
-    auc: photoAuc,
-    aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
-    meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
-    n: kept.length,
+    ...photoFigures(samples, scored, probs, kept),
     ...(verdicts.length === 0
       ? {}
       : {
@@ -253,7 +250,48 @@ export async function scorePhotos(
               return acc;
             }, {}),
           },
+          acceptedByGate: photoFigures(samples, scored, probs, accepted),
         }),
+  };
+}
+
+/** The phone-photo figures in one sentence (report, card, console). */
+export function describePhotos(p: PhotoRobustness): string {
+  const figures = (f: PhotoFigures) =>
+    `AUC ${fmt(f.auc)} (${fmt(f.aucDrop)} below the originals), mean |change in probability| ${fmt(f.meanAbsDelta)} (median ${fmt(f.medianAbsDelta)})`;
+  const gate =
+    p.gate === undefined
+      ? ''
+      : `; the gate lets ${p.gate.accepted} of ${p.gate.n} photos through (refused: ${
+          Object.entries(p.gate.reasons)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || 'none'
+        })` + (p.acceptedByGate === undefined ? '' : `, and on those: ${figures(p.acceptedByGate)}`);
+  return `${figures(p)}, n ${p.n} (targets: drop <= 0.03, mean change <= 0.05)${gate}.`;
+}
+
+/** AUC, AUC drop and changes in probability over the photos `idx`. */
+function photoFigures(
+  samples: readonly Sample[],
+  scored: readonly { p: number }[],
+  probs: readonly number[],
+  idx: readonly number[],
+): PhotoFigures {
+  const labels = idx.map((i) => samples[i]?.covid ?? 0);
+  const onPhotos = idx.map((i) => scored[i]?.p ?? 0);
+  const onOriginals = idx.map((i) => probs[i] ?? 0);
+  const finite = (v: number) => (Number.isFinite(v) ? v : null);
+  const photoAuc = idx.length === 0 ? null : finite(auc(labels, onPhotos));
+  const cleanAuc = idx.length === 0 ? null : finite(auc(labels, onOriginals));
+  const deltas = idx
+    .map((_, j) => Math.abs((onPhotos[j] ?? 0) - (onOriginals[j] ?? 0)))
+    .sort((a, b) => a - b);
+  return {
+    auc: photoAuc,
+    aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
+    meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
+    medianAbsDelta: deltas.length === 0 ? Number.NaN : (deltas[Math.floor((deltas.length - 1) / 2)] ?? 0),
+    n: idx.length,
   };
 }
 
@@ -365,16 +403,8 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
     lines.push(
       '## Phone photos of the film or screen (simulated)',
       '',
-      `AUC ${fmt(r.photo.auc)} on the photos, ${fmt(r.photo.aucDrop)} below the originals (target <= 0.03); ` +
-        `mean |change in probability| ${fmt(r.photo.meanAbsDelta)} (target <= 0.05); n ${r.photo.n}. ` +
-        'Each image is turned into a photo of a film on a light box or of a monitor (perspective, surroundings, colour cast, glare, blur, noise, moiré, JPEG) by scripts/lib/simulate-photo.ts, seed = image index.' +
-        (r.photo.gate === undefined
-          ? ''
-          : ` The gate lets ${r.photo.gate.accepted} of ${r.photo.gate.n} photos through (refused: ${
-              Object.entries(r.photo.gate.reasons)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(', ') || 'none'
-            }).`),
+      `${describePhotos(r.photo)} ` +
+        'Each image is turned into a photo of a film on a light box or of a monitor (perspective, surroundings, colour cast, glare, blur, noise, moiré, JPEG) by scripts/lib/simulate-photo.ts, seed = image index.',
       '',
     );
   }
@@ -488,13 +518,7 @@ export function measuredLimitations(r: FullEvaluation): string[] {
     );
   }
   if (r.photo !== undefined) {
-    out.push(
-      `Measured: on simulated phone photos of the film or screen, AUC ${fmt(r.photo.auc)} (${fmt(r.photo.aucDrop)} below the originals) and a mean change in probability of ${fmt(r.photo.meanAbsDelta)}` +
-        (r.photo.gate === undefined
-          ? ''
-          : `; the gate lets ${r.photo.gate.accepted} of ${r.photo.gate.n} such photos through`) +
-        '.',
-    );
+    out.push(`Measured on simulated phone photos of the film or screen: ${describePhotos(r.photo)}`);
   }
   const g = r.gate;
   if (g !== undefined) {

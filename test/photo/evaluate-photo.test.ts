@@ -46,6 +46,8 @@ describe('evaluate --simulate-photo', () => {
     expect(
       (photo.gate?.accepted ?? 0) + Object.values(photo.gate?.reasons ?? {}).reduce((a, b) => a + b, 0),
     ).toBe(6);
+    // The figures over the photos the gate lets through: as many as it accepts.
+    expect(photo.acceptedByGate?.n).toBe(photo.gate?.accepted);
     // Both classes are present, so both AUCs exist and the drop is their difference.
     expect(photo.auc).not.toBeNull();
     expect(photo.aucDrop).toBeCloseTo((r.overall.auc ?? Number.NaN) - (photo.auc ?? Number.NaN), 9);
