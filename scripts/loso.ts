@@ -21,6 +21,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
+import { refreshComparisons } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -157,7 +158,8 @@ async function run(o: Options): Promise<void> {
       ? { unseenSource: { source: key, auc: m.auc } }
       : {}),
   };
-  await writeCard(target, card);
+  // The comparison sentences name the left-out collections' figures: make them again.
+  await writeCard(target, refreshComparisons(card));
   console.log(`Card updated: ${path.join(target, 'card.json')}`);
 }
 

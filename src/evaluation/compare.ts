@@ -6,8 +6,12 @@
 import type { ModelCard } from '../model/card.js';
 import { fmt, summary, type FullEvaluation } from './evaluate.js';
 
+const COMPARISON_START = 'Compared with model ';
+
 export interface ModelSummary {
   version: string;
+  /** Architecture and input size, e.g. "default CNN, 96 px". */
+  network?: string | undefined;
   /** The data path in words: central crop or lung crop. */
   crop: string;
   test: ReturnType<typeof summary>;
@@ -26,6 +30,10 @@ export function describeCrop(card: ModelCard): string {
   return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}`;
 }
 
+function networkOf(card: ModelCard): string {
+  return `${card.architecture} CNN, ${card.preprocessing.size} px`;
+}
+
 function photoAugmentOf(card: ModelCard): string {
   const value = card.training?.['photoAugment'];
   if (typeof value !== 'string' || value === 'none') return 'none';
@@ -36,6 +44,7 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
   const loso = (card.metrics?.['loso'] ?? {}) as Record<string, { auc?: number | null }>;
   return {
     version: r.modelVersion,
+    network: networkOf(card),
     crop: describeCrop(card),
     photoAugment: photoAugmentOf(card),
     test: summary(r.overall),
@@ -58,6 +67,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
   const heatmap = m['heatmapOutsideLungs'] as { meanOutside?: number } | undefined;
   return {
     version: card.version,
+    network: networkOf(card),
     crop: describeCrop(card),
     photoAugment: photoAugmentOf(card),
     test: {
@@ -80,6 +90,12 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
   };
 }
 
+/** "same network; ", "network: seed CNN, 64 px; ", or nothing when a summary predates the field. */
+function networkClause(shipped: ModelSummary, other: ModelSummary): string {
+  if (shipped.network === undefined || other.network === undefined) return '';
+  return shipped.network === other.network ? 'same network; ' : `network: ${other.network}; `;
+}
+
 /** One plain sentence for the card: both models' figures and which generalises better. */
 export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): string {
   const shared = Object.keys(shipped.unseen).filter(
@@ -97,9 +113,26 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
         ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
         : 'Note: the other model does better on collections left out of training.';
   return (
-    `Compared with model ${other.version} (same network; crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
+    `${COMPARISON_START}${other.version} (${networkClause(shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
     `without pediatric images ${fmt(shipped.withoutPediatric)} vs ${fmt(other.withoutPediatric)}, heatmap mass outside the lungs ${fmt(shipped.heatmapOutsideLungs)} vs ${fmt(other.heatmapOutsideLungs)}` +
     `${shared.length === 0 ? '' : `; AUC on collections left out of training: ${unseen}`}. ${verdict}`
   );
+}
+
+/**
+ * The card's comparison sentences made again from its own recorded figures and the compared
+ * models' summaries (`metrics.comparedWith`), e.g. after leave-one-source-out added a figure.
+ */
+export function refreshComparisons(card: ModelCard): ModelCard {
+  const others = card.metrics?.['comparedWith'] as ModelSummary[] | undefined;
+  if (others === undefined || others.length === 0) return card;
+  const mine = summaryFromCard(card);
+  return {
+    ...card,
+    limitations: [
+      ...card.limitations.filter((l) => !l.startsWith(COMPARISON_START)),
+      ...others.map((o) => comparisonSentence(mine, o)),
+    ],
+  };
 }

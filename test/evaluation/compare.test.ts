@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   comparisonSentence,
   describeCrop,
+  refreshComparisons,
   summaryFromCard,
   type ModelSummary,
 } from '../../src/evaluation/compare.js';
@@ -67,7 +68,8 @@ describe('summaryFromCard', () => {
   it('reads the figures an earlier evaluation wrote into a card', () => {
     const card = {
       version: 'old',
-      preprocessing: { crop: 0.9 },
+      architecture: 'default',
+      preprocessing: { crop: 0.9, size: 96 },
       training: { photoAugment: '0.3 of draws use a simulated phone photo' },
       metrics: {
         test: { n: 10, positives: 4, auc: 0.8, auc_ci: [0.7, 0.9] },
@@ -80,6 +82,7 @@ describe('summaryFromCard', () => {
     const s = summaryFromCard(card);
     expect(s).toMatchObject({
       version: 'old',
+      network: 'default CNN, 96 px',
       crop: 'central 90%',
       photoAugment: '0.3 of draws',
       covidVsPneumonia: 0.6,
@@ -89,5 +92,31 @@ describe('summaryFromCard', () => {
     });
     expect(s.test.auc).toBe(0.8);
     expect(s.test.sensitivity).toBeNull();
+  });
+});
+
+describe('refreshComparisons', () => {
+  it("makes the card's comparison sentences again from its figures, e.g. after a new left-out collection", () => {
+    const seed = { ...base('seed', 'central 100%', { raddb: 0.5 }, 0.95), network: 'seed CNN, 64 px' };
+    const card = {
+      version: 'new',
+      architecture: 'default',
+      preprocessing: { crop: 0.9, size: 96, lungs: { model: 'l', crop: true, margin: 0.1 } },
+      limitations: ['A limit.', `Compared with model seed (stale sentence).`],
+      metrics: {
+        test: { n: 100, positives: 50, auc: 0.9, auc_ci: [0.85, 0.95] },
+        loso: { raddb: { auc: 0.7 } },
+        comparedWith: [seed],
+      },
+    } as unknown as ModelCard;
+    const refreshed = refreshComparisons(card);
+    expect(refreshed.limitations).toHaveLength(2);
+    expect(refreshed.limitations[0]).toBe('A limit.');
+    const sentence = refreshed.limitations[1] ?? '';
+    expect(sentence).toContain('Compared with model seed (network: seed CNN, 64 px;');
+    expect(sentence).toContain('raddb 0.700 vs 0.500');
+    expect(sentence).toContain('kept for its figures on collections left out of training');
+    // Without compared models the card is left as it is.
+    expect(refreshComparisons({ ...card, metrics: {} } as ModelCard)).toEqual({ ...card, metrics: {} });
   });
 });
