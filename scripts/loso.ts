@@ -21,7 +21,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshComparisons } from '../src/evaluation/compare.js';
+import { refreshAblations, refreshComparisons } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -175,7 +175,7 @@ async function recordAblation(
   const same = (r: { without: string[] }) => [...r.without].sort().join() === [...row.without].sort().join();
   ablations[key] = [...(ablations[key] ?? []).filter((r) => !same(r)), row];
   card.metrics = { ...card.metrics, ablations };
-  await writeCard(target, card);
+  await writeCard(target, refreshAblations(card));
   console.log(`Card updated (metrics.ablations): ${path.join(target, 'card.json')}`);
 }
 

@@ -136,3 +136,50 @@ export function refreshComparisons(card: ModelCard): ModelCard {
     ],
   };
 }
+
+const ABLATION_START = 'What each data-path step does on ';
+
+export interface AblationRow {
+  /** Steps left out ([] = the full recipe). */
+  without: string[];
+  auc: number | null;
+  auc_ci?: [number | null, number | null] | undefined;
+  epochs?: number | null | undefined;
+  /** The card's description of the photo augmentation ("none" or "0.5 of draws ..."). */
+  photoAugment?: string | null | undefined;
+}
+
+/**
+ * One sentence for the card from `metrics.ablations[collection]`: the full recipe's AUC on the
+ * left-out collection, then the same with each step left out.
+ */
+export function ablationSentence(collection: string, rows: readonly AblationRow[]): string {
+  const figure = (r: AblationRow) =>
+    `${fmt(r.auc)}${r.auc_ci === undefined ? '' : ` (${fmt(r.auc_ci[0])}-${fmt(r.auc_ci[1])})`}`;
+  const full = rows.find((r) => r.without.length === 0);
+  const others = rows
+    .filter((r) => r.without.length > 0)
+    .map((r) => `without ${r.without.join(' + ')} ${figure(r)}`);
+  const first = rows[0];
+  const recipe =
+    first === undefined
+      ? ''
+      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${(first.photoAugment ?? 'none').split(' ')[0] ?? 'none'})`;
+  return (
+    `${ABLATION_START}${collection} left out of training${recipe}, AUC there: ` +
+    [full === undefined ? 'full recipe not measured' : `full recipe ${figure(full)}`, ...others].join(', ') +
+    '.'
+  );
+}
+
+/** The card's ablation sentences made again from `metrics.ablations`. */
+export function refreshAblations(card: ModelCard): ModelCard {
+  const ablations = (card.metrics?.['ablations'] ?? {}) as Record<string, AblationRow[]>;
+  return {
+    ...card,
+    limitations: [
+      ...card.limitations.filter((l) => !l.startsWith(ABLATION_START)),
+      ...Object.entries(ablations).map(([k, rows]) => ablationSentence(k, rows)),
+    ],
+  };
+}

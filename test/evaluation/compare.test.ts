@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   comparisonSentence,
   describeCrop,
+  refreshAblations,
   refreshComparisons,
   summaryFromCard,
   type ModelSummary,
@@ -118,5 +119,28 @@ describe('refreshComparisons', () => {
     expect(sentence).toContain('kept for its figures on collections left out of training');
     // Without compared models the card is left as it is.
     expect(refreshComparisons({ ...card, metrics: {} } as ModelCard)).toEqual({ ...card, metrics: {} });
+  });
+});
+
+describe('refreshAblations', () => {
+  it('says in one sentence per collection what leaving each step out did there', () => {
+    const card = {
+      limitations: [
+        'A limit.',
+        'What each data-path step does on raddb left out of training (AUC there): stale.',
+      ],
+      metrics: {
+        ablations: {
+          raddb: [
+            { without: ['source-balance'], auc: 0.58, auc_ci: [0.56, 0.6], epochs: 10, photoAugment: 'none' },
+            { without: [], auc: 0.69, auc_ci: [0.67, 0.71] },
+          ],
+        },
+      },
+    } as unknown as ModelCard;
+    expect(refreshAblations(card).limitations).toEqual([
+      'A limit.',
+      'What each data-path step does on raddb left out of training (each model trained 10 epochs, photo augmentation none), AUC there: full recipe 0.690 (0.670-0.710), without source-balance 0.580 (0.560-0.600).',
+    ]);
   });
 });
