@@ -41,7 +41,6 @@ function photoAugmentOf(card: ModelCard): string {
 }
 
 export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
-  const loso = (card.metrics?.['loso'] ?? {}) as Record<string, { auc?: number | null }>;
   return {
     version: r.modelVersion,
     network: networkOf(card),
@@ -51,8 +50,29 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
     covidVsPneumonia: r.covidVsPneumonia?.auc ?? null,
     withoutPediatric: r.withoutPediatric?.auc ?? null,
     heatmapOutsideLungs: r.heatmap?.mask === 'lungs' ? r.heatmap.meanOutside : null,
-    unseen: Object.fromEntries(Object.entries(loso).map(([k, v]) => [k, v.auc ?? null])),
+    unseen: unseenOf(card),
   };
+}
+
+/**
+ * AUC on each collection left out of training (`metrics.loso`), counting only entries trained
+ * with this card's recipe (photo augmentation, epochs) when the entry names its recipe: a figure
+ * of another recipe says nothing about this model.
+ */
+function unseenOf(card: ModelCard): Record<string, number | null> {
+  const loso = (card.metrics?.['loso'] ?? {}) as Record<
+    string,
+    { auc?: number | null; photoAugment?: unknown; epochs?: unknown }
+  >;
+  const same = (entry: unknown, mine: unknown) => entry === undefined || entry === null || entry === mine;
+  return Object.fromEntries(
+    Object.entries(loso)
+      .filter(
+        ([, v]) =>
+          same(v.photoAugment, card.training?.['photoAugment']) && same(v.epochs, card.training?.['epochs']),
+      )
+      .map(([k, v]) => [k, v.auc ?? null]),
+  );
 }
 
 /**
@@ -63,7 +83,6 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
   const m = (card.metrics ?? {}) as Record<string, unknown>;
   const auc = (key: string) => (m[key] as { auc?: number | null } | null | undefined)?.auc ?? null;
   const test = (m['test'] ?? {}) as Partial<ReturnType<typeof summary>>;
-  const loso = (m['loso'] ?? {}) as Record<string, { auc?: number | null }>;
   const heatmap = m['heatmapOutsideLungs'] as { meanOutside?: number } | undefined;
   return {
     version: card.version,
@@ -86,7 +105,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     covidVsPneumonia: auc('covidVsPneumonia'),
     withoutPediatric: auc('withoutPediatric'),
     heatmapOutsideLungs: heatmap?.meanOutside ?? null,
-    unseen: Object.fromEntries(Object.entries(loso).map(([k, v]) => [k, v.auc ?? null])),
+    unseen: unseenOf(card),
   };
 }
 

@@ -34,7 +34,7 @@ export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
 };
 
 /** Share of training draws that use a simulated phone photo of the image (`--photo-augment`). */
-export const DEFAULT_PHOTO_AUGMENT = 0.5;
+export const DEFAULT_PHOTO_AUGMENT = 0.3;
 /** Photo seeds for training start here, away from evaluate's (seed = image index). */
 const TRAIN_PHOTO_SEED = 1_000_000;
 

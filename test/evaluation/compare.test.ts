@@ -77,9 +77,14 @@ describe('summaryFromCard', () => {
         covidVsPneumonia: { auc: 0.6 },
         withoutPediatric: null,
         heatmapOutsideLungs: { meanOutside: 0.5 },
-        loso: { raddb: { auc: 0.64 } },
+        loso: {
+          raddb: { auc: 0.64 },
+          same: { auc: 0.61, photoAugment: '0.3 of draws use a simulated phone photo', epochs: 10 },
+          other: { auc: 0.7, photoAugment: 'none', epochs: 10 },
+        },
       },
     } as unknown as ModelCard;
+    card.training = { ...card.training, epochs: 10 };
     const s = summaryFromCard(card);
     expect(s).toMatchObject({
       version: 'old',
@@ -89,8 +94,9 @@ describe('summaryFromCard', () => {
       covidVsPneumonia: 0.6,
       withoutPediatric: null,
       heatmapOutsideLungs: 0.5,
-      unseen: { raddb: 0.64 },
     });
+    // Entries of another recipe are not this model's figures; entries without a recipe are kept.
+    expect(s.unseen).toEqual({ raddb: 0.64, same: 0.61 });
     expect(s.test.auc).toBe(0.8);
     expect(s.test.sensitivity).toBeNull();
   });
