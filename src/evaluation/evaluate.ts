@@ -5,6 +5,7 @@ import type { BackendName } from '../tf/backend.js';
 import { loadDataset, mapWithConcurrency, type Sample, type Split } from '../training/datasets.js';
 import { prepareInputs } from '../training/inputs.js';
 import { inputCache, type InputCache } from '../training/input-cache.js';
+import { refreshAblations } from './compare.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
@@ -494,7 +495,8 @@ export async function updateCardWithEvaluation(
   };
   if (comparisons.length > 0) card.metrics['comparedWith'] = comparisons.map((c) => c.other);
   card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r), ...comparisons.map((c) => c.sentence)];
-  await writeCard(modelDir, card);
+  // Leave-one-source-out ablations were measured separately (npm run loso): keep their sentence.
+  await writeCard(modelDir, refreshAblations(card));
 }
 
 /** Plain sentences from the measured figures, so the card's limits say what was actually seen. */
