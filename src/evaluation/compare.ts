@@ -165,7 +165,7 @@ export interface AblationRow {
   auc_ci?: [number | null, number | null] | undefined;
   epochs?: number | null | undefined;
   /** The card's description of the photo augmentation ("none" or "0.5 of draws ..."). */
-  photoAugment?: string | null | undefined;
+  photoAugment?: unknown;
 }
 
 /**
@@ -183,12 +183,19 @@ export function ablationSentence(collection: string, rows: readonly AblationRow[
   const recipe =
     first === undefined
       ? ''
-      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${(first.photoAugment ?? 'none').split(' ')[0] ?? 'none'})`;
+      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${photoShare(first.photoAugment)})`;
   return (
     `${ABLATION_START}${collection} left out of training${recipe}, AUC there: ` +
     [full === undefined ? 'full recipe not measured' : `full recipe ${figure(full)}`, ...others].join(', ') +
     '.'
   );
+}
+
+/** "none", or the share of draws, from a card's description ("0.3 of draws ...") or a number. */
+function photoShare(value: unknown): string {
+  if (typeof value === 'number') return value === 0 ? 'none' : String(value);
+  if (typeof value === 'string') return value.split(' ')[0] ?? 'none';
+  return 'none';
 }
 
 /** The card's ablation sentences made again from `metrics.ablations`. */
