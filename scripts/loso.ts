@@ -11,7 +11,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel, fmt, summary } from '../src/evaluation/evaluate.js';
-import { readCard, writeCard } from '../src/model/card.js';
+import { readCard, writeCard, type ModelCard } from '../src/model/card.js';
 import {
   DEFAULT_LUNGS,
   DEFAULT_PHOTO_AUGMENT,
@@ -141,7 +141,7 @@ async function run(o: Options): Promise<void> {
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
-    await recordAblation(target, key, {
+    await recordAblation(target, card, key, {
       without: [...without],
       ...entry,
     });
@@ -166,10 +166,10 @@ async function run(o: Options): Promise<void> {
 /** One row per recipe (the steps left out) under `metrics.ablations[<collection>]`, replacing a row of the same recipe. */
 async function recordAblation(
   target: string,
+  card: ModelCard,
   key: string,
   row: { without: string[] } & Record<string, unknown>,
 ): Promise<void> {
-  const card = await readCard(target);
   const ablations =
     (card.metrics?.['ablations'] as Record<string, { without: string[] }[]> | undefined) ?? {};
   const same = (r: { without: string[] }) => [...r.without].sort().join() === [...row.without].sort().join();
