@@ -34,10 +34,16 @@ function networkOf(card: ModelCard): string {
   return `${card.architecture} CNN, ${card.preprocessing.size} px`;
 }
 
+/** "none", or the share of draws, from a card's description ("0.3 of draws ...") or a number. */
+function photoShare(value: unknown): string {
+  if (typeof value === 'number') return value === 0 ? 'none' : String(value);
+  if (typeof value === 'string') return value.split(' ')[0] ?? 'none';
+  return 'none';
+}
+
 function photoAugmentOf(card: ModelCard): string {
-  const value = card.training?.['photoAugment'];
-  if (typeof value !== 'string' || value === 'none') return 'none';
-  return `${value.split(' ')[0] ?? '?'} of draws`;
+  const share = photoShare(card.training?.['photoAugment']);
+  return share === 'none' ? 'none' : `${share} of draws`;
 }
 
 export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
@@ -189,13 +195,6 @@ export function ablationSentence(collection: string, rows: readonly AblationRow[
     [full === undefined ? 'full recipe not measured' : `full recipe ${figure(full)}`, ...others].join(', ') +
     '.'
   );
-}
-
-/** "none", or the share of draws, from a card's description ("0.3 of draws ...") or a number. */
-function photoShare(value: unknown): string {
-  if (typeof value === 'number') return value === 0 ? 'none' : String(value);
-  if (typeof value === 'string') return value.split(' ')[0] ?? 'none';
-  return 'none';
 }
 
 /** The card's ablation sentences made again from `metrics.ablations`. */
