@@ -18,10 +18,10 @@ import { readCard } from '../src/model/card.js';
 import {
   evaluateModel,
   describePhotos,
-  fmt,
   updateCardWithEvaluation,
   writeEvaluationFiles,
 } from '../src/evaluation/evaluate.js';
+import { fmt } from '../src/evaluation/figures.js';
 import type { Split } from '../src/training/datasets.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
-import { evaluateModel, fmt, summary } from '../src/evaluation/evaluate.js';
+import { evaluateModel } from '../src/evaluation/evaluate.js';
+import { fmt, summary } from '../src/evaluation/figures.js';
 import { readCard, writeCard, type ModelCard } from '../src/model/card.js';
 import {
   DEFAULT_LUNGS,
@@ -32,6 +33,7 @@ interface Options {
   epochSize: number;
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
+  photoConsistency: number;
   ablate?: Ablation[];
   cache: string | false;
 }
@@ -60,6 +62,12 @@ const program = new Command()
     'share of draws that use a simulated phone photo',
     (v) => Number(v),
     DEFAULT_PHOTO_AUGMENT,
+  )
+  .option(
+    '--photo-consistency <weight>',
+    'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
+    (v) => Number(v),
+    0,
   )
   .addOption(
     new Option(
@@ -100,6 +108,7 @@ async function run(o: Options): Promise<void> {
       augment: !without.has('augmentation'),
       balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
       photoAugment: o.photoAugment,
+      photoConsistency: o.photoConsistency,
       excludeSources: o.exclude,
       excludePediatric: without.has('pediatric'),
       cache,

@@ -47,6 +47,7 @@ interface Options {
   lungsDir?: string;
   negatives: string | false;
   photoAugment: number;
+  photoConsistency: number;
   cache: string | false;
   force: boolean;
   quiet: boolean;
@@ -131,6 +132,12 @@ const program = new Command()
     DEFAULT_PHOTO_AUGMENT,
   )
   .option(
+    '--photo-consistency <weight>',
+    'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
+    num,
+    0,
+  )
+  .option(
     '--cache <dir>',
     'reuse prepared inputs of earlier runs (keyed by image, spec and preprocessing code)',
     DEFAULT_CACHE_DIR,
@@ -186,6 +193,7 @@ async function run(o: Options): Promise<void> {
       patience: o.patience,
       augment: o.seedBaseline ? false : o.augment,
       photoAugment: o.seedBaseline ? 0 : o.photoAugment,
+      photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
       cache: o.cache === false ? undefined : path.resolve(o.cache),
       balance: o.seedBaseline ? 'none' : o.balance,
       excludeSources: o.excludeSource,

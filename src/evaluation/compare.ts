@@ -4,7 +4,8 @@
  * across sources, not the one with the higher internal AUC).
  */
 import type { ModelCard } from '../model/card.js';
-import { fmt, summary, type FullEvaluation } from './evaluate.js';
+import type { FullEvaluation } from './evaluate.js';
+import { fmt, summary } from './figures.js';
 
 const COMPARISON_START = 'Compared with model ';
 
@@ -34,16 +35,16 @@ function networkOf(card: ModelCard): string {
   return `${card.architecture} CNN, ${card.preprocessing.size} px`;
 }
 
-/** "none", or the share of draws, from a card's description ("0.3 of draws ...") or a number. */
-function photoShare(value: unknown): string {
-  if (typeof value === 'number') return value === 0 ? 'none' : String(value);
-  if (typeof value === 'string') return value.split(' ')[0] ?? 'none';
-  return 'none';
-}
-
-function photoAugmentOf(card: ModelCard): string {
-  const share = photoShare(card.training?.['photoAugment']);
-  return share === 'none' ? 'none' : `${share} of draws`;
+/**
+ * The photo augmentation in a few words, from a card's description ("0.3 of draws ...",
+ * "paired: ...") or a share: "none", "0.3 of draws", or the consistency pairing.
+ */
+function photoAugmentOf(value: unknown): string {
+  const first =
+    typeof value === 'number' ? String(value) : typeof value === 'string' ? value.split(' ')[0] : undefined;
+  if (first === undefined || first === 'none' || first === '0') return 'none';
+  if (first === 'paired:') return 'each draw paired with its photo, consistency loss';
+  return `${first} of draws`;
 }
 
 export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
@@ -51,7 +52,7 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
     version: r.modelVersion,
     network: networkOf(card),
     crop: describeCrop(card),
-    photoAugment: photoAugmentOf(card),
+    photoAugment: photoAugmentOf(card.training?.['photoAugment']),
     test: summary(r.overall),
     covidVsPneumonia: r.covidVsPneumonia?.auc ?? null,
     withoutPediatric: r.withoutPediatric?.auc ?? null,
@@ -94,7 +95,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     version: card.version,
     network: networkOf(card),
     crop: describeCrop(card),
-    photoAugment: photoAugmentOf(card),
+    photoAugment: photoAugmentOf(card.training?.['photoAugment']),
     test: {
       n: test.n ?? 0,
       positives: test.positives ?? 0,
@@ -189,7 +190,7 @@ export function ablationSentence(collection: string, rows: readonly AblationRow[
   const recipe =
     first === undefined
       ? ''
-      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${photoShare(first.photoAugment)})`;
+      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${photoAugmentOf(first.photoAugment)})`;
   return (
     `${ABLATION_START}${collection} left out of training${recipe}, AUC there: ` +
     [full === undefined ? 'full recipe not measured' : `full recipe ${figure(full)}`, ...others].join(', ') +

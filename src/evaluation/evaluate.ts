@@ -6,6 +6,7 @@ import { loadDataset, mapWithConcurrency, type Sample, type Split } from '../tra
 import { prepareInputs } from '../training/inputs.js';
 import { inputCache, type InputCache } from '../training/input-cache.js';
 import { refreshAblations } from './compare.js';
+import { fmt, summary } from './figures.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
@@ -350,10 +351,6 @@ export async function writeEvaluationFiles(
   return { report, json, plots };
 }
 
-export function fmt(v: number | null | undefined, digits = 3): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
-}
-
 function row(name: string, m: EvaluationReport): string {
   return `| ${name} | ${m.n} | ${m.positives} | ${fmt(m.auc)} | ${fmt(m.auc_ci[0])}–${fmt(m.auc_ci[1])} | ${fmt(m.sensitivity)} | ${fmt(m.specificity)} | ${fmt(m.accuracy)} | ${fmt(m.ece)} |`;
 }
@@ -454,21 +451,6 @@ function gateLines(g: GateEvaluation): string[] {
   }
   return lines;
 }
-
-/** The headline figures of one evaluated subset, as the card keeps them. */
-export const summary = (m: EvaluationReport) => ({
-  n: m.n,
-  positives: m.positives,
-  auc: m.auc,
-  auc_ci: m.auc_ci,
-  sensitivity: m.sensitivity,
-  specificity: m.specificity,
-  accuracy: m.accuracy,
-  ppv: m.ppv,
-  npv: m.npv,
-  brier: m.brier,
-  ece: m.ece,
-});
 
 /** Writes the evaluation's figures into the model's card (the card is never edited by hand). */
 export async function updateCardWithEvaluation(

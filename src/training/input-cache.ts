@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PreprocessingSpec } from '../model/card.js';
@@ -76,22 +77,36 @@ export function inputCache(dir: string): InputCache {
       }
       // One flag byte, then little-endian float32s.
       if (raw.length < 1 || (raw.length - 1) % 4 !== 0) return undefined;
-      const data = new Float32Array((raw.length - 1) / 4);
-      for (let i = 0; i < data.length; i++) data[i] = raw.readFloatLE(1 + i * 4);
-      return { data, found: raw[0] === 1 };
+      return { data: fromLittleEndian(raw.subarray(1)), found: raw[0] === 1 };
     },
     async set(key, value) {
       const file = entryPath(dir, key);
       await mkdir(path.dirname(file), { recursive: true });
-      const raw = Buffer.alloc(1 + value.data.length * 4);
-      raw[0] = value.found ? 1 : 0;
-      value.data.forEach((v, i) => raw.writeFloatLE(v, 1 + i * 4));
+      const raw = Buffer.concat([Buffer.from([value.found ? 1 : 0]), toLittleEndian(value.data)]);
       // Write then rename: a parallel run never reads half an entry.
       const partial = `${file}.${process.pid}.partial`;
       await writeFile(partial, raw);
       await rename(partial, file);
     },
   };
+}
+
+// Entries are little-endian float32s; on little-endian machines (nearly all) a copy of the bytes.
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+function fromLittleEndian(bytes: Buffer): Float32Array {
+  if (LITTLE_ENDIAN)
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  const data = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < data.length; i++) data[i] = bytes.readFloatLE(i * 4);
+  return data;
+}
+
+function toLittleEndian(data: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = Buffer.alloc(data.length * 4);
+  data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  return bytes;
 }
 
 function entryPath(dir: string, key: string): string {

@@ -92,6 +92,11 @@ export interface TrainingRequest {
    * the image itself. 0 or absent: off.
    */
   photoAugment?: number | undefined;
+  /**
+   * Weight of the photo consistency loss (see TrainOptions.photoConsistency); 0 or absent: off.
+   * When on, every draw is the image and its photo, and `photoAugment` is unused.
+   */
+  photoConsistency?: number | undefined;
   /** Folder of the prepared-input cache (see input-cache.ts); none when undefined. */
   cache?: string | undefined;
   /** Replace the current model even when its validation AUC is higher. */
@@ -167,8 +172,9 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   };
   const preparedTrain = await prepareInputs(train, preprocessing, progress);
   const preparedVal = await prepareInputs(val, preprocessing, progress);
+  const consistency = req.photoConsistency ?? 0;
   const photos =
-    (req.photoAugment ?? 0) > 0
+    (req.photoAugment ?? 0) > 0 || consistency > 0
       ? await photoViews(preparedTrain.samples, preprocessing, segmenter, cache, req.onPrepare)
       : undefined;
   segmenter?.dispose();
@@ -199,7 +205,9 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       patience: req.patience,
       augment: req.augment ? DEFAULT_AUGMENT : false,
       balance: req.balance,
-      ...(photos === undefined ? {} : { photoProbability: req.photoAugment ?? 0 }),
+      ...(photos === undefined
+        ? {}
+        : { photoProbability: req.photoAugment ?? 0, photoConsistency: consistency }),
       ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
       ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
       onEpoch: (stats) => req.onEpoch?.(stats, req.epochs),
@@ -261,7 +269,9 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       photoAugment:
         photos === undefined
           ? 'none'
-          : `${req.photoAugment} of draws use a simulated phone photo of the image (one per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
+          : consistency > 0
+            ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits (one photo per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`
+            : `${req.photoAugment} of draws use a simulated phone photo of the image (one per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,
       seconds: Math.round(result.seconds),
       msPerStep: Math.round(result.msPerStep),

@@ -37,6 +37,13 @@ export interface TrainOptions {
   balance: SourceBalance;
   /** Share of draws that use the image's photo view when it has one (0: never). */
   photoProbability?: number;
+  /**
+   * Weight of a consistency loss (0 or absent: off). When on, every draw goes in twice, as the
+   * image and as its photo view, and the loss adds this weight times the mean squared gap
+   * between the two logits: the model learns to give a photo of a film the answer it gives the
+   * film, not just a good answer to each. `photoProbability` is then unused.
+   */
+  photoConsistency?: number;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
   onBatch?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
@@ -95,6 +102,34 @@ function logLoss(labels: readonly number[], probs: readonly number[]): number {
 }
 
 /**
+ * One step on a batch whose second half is the first half's photo views: binary cross-entropy
+ * on all of it, plus `weight` times the mean squared gap between each pair's logits.
+ */
+async function consistencyStep(
+  model: tfTypes.LayersModel,
+  optimizer: tfTypes.Optimizer,
+  xs: tfTypes.Tensor4D,
+  ys: tfTypes.Tensor2D,
+  pairs: number,
+  weight: number,
+): Promise<number> {
+  const cost = optimizer.minimize(() => {
+    const p = tf.clipByValue(model.apply(xs, { training: true }) as tfTypes.Tensor2D, 1e-6, 1 - 1e-6);
+    const bce = tf.mean(tf.metrics.binaryCrossentropy(ys, p));
+    const logits = tf.sub(tf.log(p), tf.log1p(tf.neg(p)));
+    const [a, b] = tf.split(logits, [pairs, pairs], 0);
+    return tf.add(
+      bce,
+      tf.mul(weight, tf.mean(tf.squaredDifference(a as tfTypes.Tensor, b as tfTypes.Tensor))),
+    ) as tfTypes.Scalar;
+  }, true);
+  if (cost === null) throw new Error('The optimiser returned no loss.');
+  const value = (await cost.data())[0] ?? Number.NaN;
+  cost.dispose();
+  return value;
+}
+
+/**
  * Trains `model` (compiled here with Adam + binary cross-entropy) with source-balanced sampling,
  * augmentation, and early stopping on validation AUC; restores the best epoch's weights.
  */
@@ -112,6 +147,8 @@ export async function trainModel(
   const valLabels = val.samples.map((s) => s.covid);
   const epochSize = options.epochSize ?? train.samples.length;
   const batches = Math.ceil(epochSize / options.batchSize);
+  const consistency = options.photoConsistency ?? 0;
+  const paired = consistency > 0 && train.photos !== undefined;
 
   const history: EpochStats[] = [];
   let best: { auc: number; epoch: number; weights: tfTypes.Tensor[]; probs: number[] } | undefined;
@@ -125,22 +162,31 @@ export async function trainModel(
     for (let b = 0; b < batches; b++) {
       const idx = order.slice(b * options.batchSize, (b + 1) * options.batchSize);
       const t0 = performance.now();
-      const photoShare = options.photoProbability ?? 0;
-      const xs = stack(
-        idx.map((i) => {
-          const photo = photoShare > 0 ? train.photos?.[i] : undefined;
-          if (photo !== undefined && random() < photoShare) return photo;
-          return train.inputs[i] ?? new Float32Array(options.size * options.size);
-        }),
-        options.size,
-      );
-      const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
-      const ys = tf.tensor2d(
-        idx.map((i) => train.samples[i]?.covid ?? 0),
-        [idx.length, 1],
-      );
-      const loss = (await model.trainOnBatch(xa, ys)) as number;
-      tf.dispose([xs, xa, ys]);
+      const input = (i: number) => train.inputs[i] ?? new Float32Array(options.size * options.size);
+      const labels = idx.map((i) => train.samples[i]?.covid ?? 0);
+      let loss: number;
+      if (paired) {
+        // The images first, then their photo views (the image itself when it has none).
+        const xs = stack([...idx.map(input), ...idx.map((i) => train.photos?.[i] ?? input(i))], options.size);
+        const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
+        const ys = tf.tensor2d([...labels, ...labels], [2 * idx.length, 1]);
+        loss = await consistencyStep(model, optimizer, xa, ys, idx.length, consistency);
+        tf.dispose([xs, xa, ys]);
+      } else {
+        const photoShare = options.photoProbability ?? 0;
+        const xs = stack(
+          idx.map((i) => {
+            const photo = photoShare > 0 ? train.photos?.[i] : undefined;
+            if (photo !== undefined && random() < photoShare) return photo;
+            return input(i);
+          }),
+          options.size,
+        );
+        const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
+        const ys = tf.tensor2d(labels, [idx.length, 1]);
+        loss = (await model.trainOnBatch(xa, ys)) as number;
+        tf.dispose([xs, xa, ys]);
+      }
       stepMs += performance.now() - t0;
       steps++;
       lossSum += loss;

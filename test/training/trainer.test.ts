@@ -1,0 +1,73 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultCnn } from '../../src/model/architectures.js';
+import {
+  predictInputs,
+  trainModel,
+  DEFAULT_TRAIN_OPTIONS,
+  type TrainSet,
+} from '../../src/training/trainer.js';
+import { mulberry32 } from '../../src/training/random.js';
+import type { Sample } from '../../src/training/datasets.js';
+import { initBackend } from '../../src/tf/backend.js';
+
+const SIZE = 16;
+
+/**
+ * Images whose label is a bright square, and "photo views" that are unrelated noise: a model
+ * trained on the images alone answers the noise however it likes, while the consistency loss
+ * must pull its answer on each noise view towards its answer on the image.
+ */
+function makeSet(n: number, seed: number): TrainSet {
+  const random = mulberry32(seed);
+  const samples: Sample[] = [];
+  const inputs: Float32Array[] = [];
+  const photos: Float32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const covid = i % 2 === 0 ? 1 : 0;
+    const x = new Float32Array(SIZE * SIZE).map(() => 0.2 + 0.1 * random());
+    if (covid === 1) for (let y = 5; y < 11; y++) for (let c = 5; c < 11; c++) x[y * SIZE + c] = 0.9;
+    inputs.push(x);
+    photos.push(new Float32Array(SIZE * SIZE).map(() => random()));
+    samples.push({
+      file: `/x/${i}.png`,
+      label: covid ? 'covid' : 'normal',
+      covid,
+      source: 's',
+      patientId: `p${i}`,
+    });
+  }
+  return { samples, inputs, photos };
+}
+
+async function meanGap(weight: number, set: TrainSet): Promise<number> {
+  const model = defaultCnn(SIZE, { filters: [4, 8], seed: 3 });
+  await trainModel(model, set, set, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    size: SIZE,
+    epochs: 8,
+    learningRate: 1e-2,
+    batchSize: 16,
+    patience: 8,
+    augment: false,
+    balance: 'none',
+    photoConsistency: weight,
+  });
+  const onImages = await predictInputs(model, set.inputs, SIZE);
+  const onPhotos = await predictInputs(model, set.photos?.filter((p) => p !== undefined) ?? [], SIZE);
+  model.dispose();
+  return onImages.reduce((sum, p, i) => sum + Math.abs(p - (onPhotos[i] ?? p)), 0) / onImages.length;
+}
+
+describe('trainModel with a photo consistency loss', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('shrinks the gap between the answer on an image and on its photo view', async () => {
+    const set = makeSet(64, 5);
+    const without = await meanGap(0, set);
+    const withConsistency = await meanGap(20, set);
+    expect(without).toBeGreaterThan(0.03);
+    expect(withConsistency).toBeLessThan(without / 4);
+  }, 60_000);
+});
