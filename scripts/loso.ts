@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshAblations, refreshComparisons } from '../src/evaluation/compare.js';
+import { refreshAblations, refreshComparisons, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -157,16 +157,10 @@ async function run(o: Options): Promise<void> {
     return;
   }
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
-  const bothLabels = m.positives > 0 && m.positives < m.n;
-  card.metrics = {
-    ...card.metrics,
-    loso,
-    // The headline "unseen hospital" figure: the left-out collection with both labels and the lowest AUC.
-    ...(bothLabels &&
-    (card.metrics?.unseenSource?.source === key || (card.metrics?.unseenSource?.auc ?? 1) >= (m.auc ?? 1))
-      ? { unseenSource: { source: key, auc: m.auc } }
-      : {}),
-  };
+  const withEntry: ModelCard = { ...card, metrics: { ...card.metrics, loso } };
+  const { unseenSource: _old, ...rest } = withEntry.metrics ?? {};
+  const headline = unseenHeadline(withEntry);
+  card.metrics = { ...rest, ...(headline === undefined ? {} : { unseenSource: headline }) };
   // The comparison sentences name the left-out collections' figures: make them again.
   await writeCard(target, refreshComparisons(card));
   console.log(`Card updated: ${path.join(target, 'card.json')}`);

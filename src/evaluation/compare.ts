@@ -61,25 +61,45 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
   };
 }
 
+type LosoEntry = {
+  auc?: number | null;
+  n?: number;
+  positives?: number;
+  photoAugment?: unknown;
+  epochs?: unknown;
+};
+
 /**
- * AUC on each collection left out of training (`metrics.loso`), counting only entries trained
- * with this card's recipe (photo augmentation, epochs) when the entry names its recipe: a figure
- * of another recipe says nothing about this model.
+ * The collections left out of training (`metrics.loso`), counting only entries trained with this
+ * card's recipe (photo augmentation, epochs) when the entry names its recipe: a figure of another
+ * recipe says nothing about this model.
  */
-function unseenOf(card: ModelCard): Record<string, number | null> {
-  const loso = (card.metrics?.['loso'] ?? {}) as Record<
-    string,
-    { auc?: number | null; photoAugment?: unknown; epochs?: unknown }
-  >;
+function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
+  const loso = (card.metrics?.['loso'] ?? {}) as Record<string, LosoEntry>;
   const same = (entry: unknown, mine: unknown) => entry === undefined || entry === null || entry === mine;
-  return Object.fromEntries(
-    Object.entries(loso)
-      .filter(
-        ([, v]) =>
-          same(v.photoAugment, card.training?.['photoAugment']) && same(v.epochs, card.training?.['epochs']),
-      )
-      .map(([k, v]) => [k, v.auc ?? null]),
+  return Object.entries(loso).filter(
+    ([, v]) =>
+      same(v.photoAugment, card.training?.['photoAugment']) && same(v.epochs, card.training?.['epochs']),
   );
+}
+
+/** AUC on each collection left out of training, of this card's recipe. */
+function unseenOf(card: ModelCard): Record<string, number | null> {
+  return Object.fromEntries(ownRecipeLoso(card).map(([k, v]) => [k, v.auc ?? null]));
+}
+
+/**
+ * The headline "unseen collection" figure (`metrics.unseenSource`): of the left-out collections
+ * with both labels, trained with this card's recipe, the one with the lowest AUC.
+ */
+export function unseenHeadline(card: ModelCard): { source: string; auc: number } | undefined {
+  let worst: { source: string; auc: number } | undefined;
+  for (const [source, v] of ownRecipeLoso(card)) {
+    const bothLabels = v.n !== undefined && v.positives !== undefined && v.positives > 0 && v.positives < v.n;
+    if (!bothLabels || typeof v.auc !== 'number') continue;
+    if (worst === undefined || v.auc < worst.auc) worst = { source, auc: v.auc };
+  }
+  return worst;
 }
 
 /**

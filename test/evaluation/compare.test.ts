@@ -3,6 +3,7 @@ import {
   comparisonSentence,
   describeCrop,
   refreshAblations,
+  unseenHeadline,
   refreshComparisons,
   summaryFromCard,
   type ModelSummary,
@@ -149,5 +150,25 @@ describe('refreshAblations', () => {
       'A limit.',
       'What each data-path step does on raddb left out of training (each model trained 10 epochs, photo augmentation none), AUC there: full recipe 0.690 (0.670-0.710), without source-balance 0.580 (0.560-0.600).',
     ]);
+  });
+});
+
+describe('unseenHeadline', () => {
+  it("names the left-out collection with both labels and the lowest AUC, of the card's own recipe", () => {
+    const card = {
+      training: { photoAugment: '0.3 of draws use ...', epochs: 10 },
+      metrics: {
+        loso: {
+          // Only COVID-19 images: an AUC there means nothing.
+          covidOnly: { auc: 0.2, n: 50, positives: 50 },
+          raddb: { auc: 0.67, n: 2400, positives: 1200, photoAugment: '0.3 of draws use ...', epochs: 10 },
+          // Another recipe's figure, lower, says nothing about this model.
+          other: { auc: 0.55, n: 300, positives: 100, photoAugment: '0.5 of draws use ...', epochs: 16 },
+          ieee: { auc: 0.69, n: 377, positives: 308 },
+        },
+      },
+    } as unknown as ModelCard;
+    expect(unseenHeadline(card)).toEqual({ source: 'raddb', auc: 0.67 });
+    expect(unseenHeadline({ ...card, metrics: {} } as ModelCard)).toBeUndefined();
   });
 });
