@@ -100,6 +100,11 @@ describe('summaryFromCard', () => {
     expect(s.unseen).toEqual({ raddb: 0.64, same: 0.61 });
     expect(s.test.auc).toBe(0.8);
     expect(s.test.sensitivity).toBeNull();
+    // A model trained with the photo consistency loss says so in a few words.
+    const paired = { ...card, training: { photoAugment: 'paired: every draw is the image and ...' } };
+    expect(summaryFromCard(paired as ModelCard).photoAugment).toBe(
+      'each draw paired with its photo, consistency loss',
+    );
   });
 });
 
