@@ -31,6 +31,7 @@ interface Options {
   card?: string;
   epochs: number;
   epochSize: number;
+  seed: number;
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
   photoConsistency: number;
@@ -52,6 +53,12 @@ const program = new Command()
   .option('--card <dir>', 'model whose card receives the figures (default: MODEL_DIR or model/)')
   .option('--epochs <n>', 'maximum epochs', (v) => Number(v), 14)
   .option('--epoch-size <n>', 'images drawn per epoch', (v) => Number(v), 1280)
+  .option(
+    '--seed <n>',
+    'seed of the split and the training: another seed measures how much the figure varies',
+    (v) => Number(v),
+    DEFAULT_TRAIN_OPTIONS.seed,
+  )
   .addOption(
     new Option('--lungs <mode>', 'lung step of the model trained')
       .choices(['off', 'check', 'crop'])
@@ -105,6 +112,7 @@ async function run(o: Options): Promise<void> {
       ...DEFAULT_TRAIN_OPTIONS,
       epochs: o.epochs,
       epochSize: o.epochSize,
+      seed: o.seed,
       augment: !without.has('augmentation'),
       balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
       photoAugment: o.photoAugment,
@@ -147,6 +155,7 @@ async function run(o: Options): Promise<void> {
     // The recipe, so that figures from different runs can be told apart.
     photoAugment: trainedCard.training?.['photoAugment'] ?? null,
     epochs: trainedCard.training?.['epochs'] ?? null,
+    seed: trainedCard.training?.['seed'] ?? null,
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
