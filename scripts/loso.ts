@@ -166,10 +166,8 @@ async function run(o: Options): Promise<void> {
     return;
   }
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
-  const withEntry: ModelCard = { ...card, metrics: { ...card.metrics, loso } };
-  const { unseenSource: _old, ...rest } = withEntry.metrics ?? {};
-  const headline = unseenHeadline(withEntry);
-  card.metrics = { ...rest, ...(headline === undefined ? {} : { unseenSource: headline }) };
+  card.metrics = { ...card.metrics, loso };
+  card.metrics.unseenSource = unseenHeadline(card);
   // The comparison sentences name the left-out collections' figures: make them again.
   await writeCard(target, refreshComparisons(card));
   console.log(`Card updated: ${path.join(target, 'card.json')}`);
