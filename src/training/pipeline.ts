@@ -269,9 +269,11 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       photoAugment:
         photos === undefined
           ? 'none'
-          : consistency > 0
-            ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits (one photo per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`
-            : `${req.photoAugment} of draws use a simulated phone photo of the image (one per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
+          : `${
+              consistency > 0
+                ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits`
+                : `${req.photoAugment} of draws use a simulated phone photo of the image`
+            } (one photo per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,
       seconds: Math.round(result.seconds),
       msPerStep: Math.round(result.msPerStep),

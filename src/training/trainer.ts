@@ -164,29 +164,22 @@ export async function trainModel(
       const t0 = performance.now();
       const input = (i: number) => train.inputs[i] ?? new Float32Array(options.size * options.size);
       const labels = idx.map((i) => train.samples[i]?.covid ?? 0);
-      let loss: number;
-      if (paired) {
-        // The images first, then their photo views (the image itself when it has none).
-        const xs = stack([...idx.map(input), ...idx.map((i) => train.photos?.[i] ?? input(i))], options.size);
-        const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
-        const ys = tf.tensor2d([...labels, ...labels], [2 * idx.length, 1]);
-        loss = await consistencyStep(model, optimizer, xa, ys, idx.length, consistency);
-        tf.dispose([xs, xa, ys]);
-      } else {
-        const photoShare = options.photoProbability ?? 0;
-        const xs = stack(
-          idx.map((i) => {
+      const photoShare = options.photoProbability ?? 0;
+      // Paired: the images first, then their photo views (the image itself when it has none).
+      // Otherwise each draw is the image or, with photoShare, its photo view.
+      const views = paired
+        ? [...idx.map(input), ...idx.map((i) => train.photos?.[i] ?? input(i))]
+        : idx.map((i) => {
             const photo = photoShare > 0 ? train.photos?.[i] : undefined;
-            if (photo !== undefined && random() < photoShare) return photo;
-            return input(i);
-          }),
-          options.size,
-        );
-        const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
-        const ys = tf.tensor2d(labels, [idx.length, 1]);
-        loss = (await model.trainOnBatch(xa, ys)) as number;
-        tf.dispose([xs, xa, ys]);
-      }
+            return photo !== undefined && random() < photoShare ? photo : input(i);
+          });
+      const xs = stack(views, options.size);
+      const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
+      const ys = tf.tensor2d(paired ? [...labels, ...labels] : labels, [views.length, 1]);
+      const loss = paired
+        ? await consistencyStep(model, optimizer, xa, ys, idx.length, consistency)
+        : ((await model.trainOnBatch(xa, ys)) as number);
+      tf.dispose([xs, xa, ys]);
       stepMs += performance.now() - t0;
       steps++;
       lossSum += loss;
