@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshAblations, refreshComparisons, unseenHeadline } from '../src/evaluation/compare.js';
+import { refreshComparisons, refreshLosoSentences, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -159,34 +159,41 @@ async function run(o: Options): Promise<void> {
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
-    await recordAblation(target, card, key, {
-      without: [...without],
-      ...entry,
-    });
+    // One row per recipe (the steps left out), replacing a row of the same recipe.
+    const row = { without: [...without], ...entry };
+    const sameSteps = (r: typeof row) => [...r.without].sort().join() === [...row.without].sort().join();
+    await recordRow(target, card, 'ablations', key, row, sameSteps);
+    return;
+  }
+  // Another seed than the card's own measures the spread: kept beside the main figure, not instead of it.
+  if (entry.seed !== null && entry.seed !== (card.training?.['seed'] ?? DEFAULT_TRAIN_OPTIONS.seed)) {
+    const sameRun = (r: typeof entry) =>
+      r.seed === entry.seed && r.photoAugment === entry.photoAugment && r.epochs === entry.epochs;
+    await recordRow(target, card, 'losoSeeds', key, entry, sameRun);
     return;
   }
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
   card.metrics = { ...card.metrics, loso };
   card.metrics.unseenSource = unseenHeadline(card);
-  // The comparison sentences name the left-out collections' figures: make them again.
-  await writeCard(target, refreshComparisons(card));
+  // The comparison and seed sentences name the left-out collections' figures: make them again.
+  await writeCard(target, refreshLosoSentences(refreshComparisons(card)));
   console.log(`Card updated: ${path.join(target, 'card.json')}`);
 }
 
-/** One row per recipe (the steps left out) under `metrics.ablations[<collection>]`, replacing a row of the same recipe. */
-async function recordAblation(
+/** Adds `row` under `metrics[field][key]`, replacing the row that `same` matches, and writes the card. */
+async function recordRow<T>(
   target: string,
   card: ModelCard,
+  field: 'ablations' | 'losoSeeds',
   key: string,
-  row: { without: string[] } & Record<string, unknown>,
+  row: T,
+  same: (r: T) => boolean,
 ): Promise<void> {
-  const ablations =
-    (card.metrics?.['ablations'] as Record<string, { without: string[] }[]> | undefined) ?? {};
-  const same = (r: { without: string[] }) => [...r.without].sort().join() === [...row.without].sort().join();
-  ablations[key] = [...(ablations[key] ?? []).filter((r) => !same(r)), row];
-  card.metrics = { ...card.metrics, ablations };
-  await writeCard(target, refreshAblations(card));
-  console.log(`Card updated (metrics.ablations): ${path.join(target, 'card.json')}`);
+  const table = (card.metrics?.[field] as Record<string, T[]> | undefined) ?? {};
+  table[key] = [...(table[key] ?? []).filter((r) => !same(r)), row];
+  card.metrics = { ...card.metrics, [field]: table };
+  await writeCard(target, refreshLosoSentences(card));
+  console.log(`Card updated (metrics.${field}): ${path.join(target, 'card.json')}`);
 }
 
 await program.parseAsync();

@@ -229,3 +229,55 @@ export function refreshAblations(card: ModelCard): ModelCard {
     ],
   };
 }
+
+const SEED_SPREAD_START = 'Leave-one-source-out figures move with the seed ';
+
+/** One left-out figure of a recipe trained with another seed (`metrics.losoSeeds[collection]`). */
+export interface SeedRow {
+  seed: number | null;
+  auc: number | null;
+  photoAugment?: unknown;
+  epochs?: unknown;
+}
+
+/**
+ * One sentence per collection that was left out with several seeds of this card's recipe: each
+ * seed's AUC there and the range, so that no one reads a smaller gap between recipes as evidence.
+ */
+export function seedSpreadSentences(card: ModelCard): string[] {
+  const repeats = (card.metrics?.['losoSeeds'] ?? {}) as Record<string, SeedRow[]>;
+  const own = new Map(ownRecipeLoso(card));
+  const mine = (r: SeedRow) =>
+    (r.photoAugment === undefined || r.photoAugment === card.training?.['photoAugment']) &&
+    (r.epochs === undefined || r.epochs === card.training?.['epochs']);
+  const sentences: string[] = [];
+  for (const [collection, rows] of Object.entries(repeats)) {
+    const main = own.get(collection);
+    const all: SeedRow[] = [
+      ...(main === undefined
+        ? []
+        : [{ seed: (card.training?.['seed'] as number | undefined) ?? null, auc: main.auc ?? null }]),
+      ...rows.filter(mine),
+    ].filter((r) => typeof r.auc === 'number');
+    if (all.length < 2) continue;
+    const aucs = all.map((r) => r.auc as number);
+    sentences.push(
+      `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${collection}, it scored ` +
+        all.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
+        ` there, a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
+    );
+  }
+  return sentences;
+}
+
+/** The card's sentences on left-out collections (ablations, seed spread) made again from its metrics. */
+export function refreshLosoSentences(card: ModelCard): ModelCard {
+  const withAblations = refreshAblations(card);
+  return {
+    ...withAblations,
+    limitations: [
+      ...withAblations.limitations.filter((l) => !l.startsWith(SEED_SPREAD_START)),
+      ...seedSpreadSentences(card),
+    ],
+  };
+}

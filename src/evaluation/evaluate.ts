@@ -5,7 +5,7 @@ import type { BackendName } from '../tf/backend.js';
 import { loadDataset, mapWithConcurrency, type Sample, type Split } from '../training/datasets.js';
 import { prepareInputs } from '../training/inputs.js';
 import { inputCache, type InputCache } from '../training/input-cache.js';
-import { refreshAblations } from './compare.js';
+import { refreshLosoSentences } from './compare.js';
 import { fmt, summary } from './figures.js';
 import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
@@ -477,8 +477,8 @@ export async function updateCardWithEvaluation(
   };
   if (comparisons.length > 0) card.metrics['comparedWith'] = comparisons.map((c) => c.other);
   card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r), ...comparisons.map((c) => c.sentence)];
-  // Leave-one-source-out ablations were measured separately (npm run loso): keep their sentence.
-  await writeCard(modelDir, refreshAblations(card));
+  // Leave-one-source-out ablations and seeds were measured separately (npm run loso): keep their sentences.
+  await writeCard(modelDir, refreshLosoSentences(card));
 }
 
 /** Plain sentences from the measured figures, so the card's limits say what was actually seen. */

@@ -3,6 +3,8 @@ import {
   comparisonSentence,
   describeCrop,
   refreshAblations,
+  refreshLosoSentences,
+  seedSpreadSentences,
   unseenHeadline,
   refreshComparisons,
   summaryFromCard,
@@ -175,5 +177,34 @@ describe('unseenHeadline', () => {
     } as unknown as ModelCard;
     expect(unseenHeadline(card)).toEqual({ source: 'raddb', auc: 0.67 });
     expect(unseenHeadline({ ...card, metrics: {} } as ModelCard)).toBeUndefined();
+  });
+});
+
+describe('seedSpreadSentences and refreshLosoSentences', () => {
+  it("say how much a left-out figure of the card's own recipe moved with the seed", () => {
+    const recipe = { photoAugment: '0.3 of draws use ...', epochs: 10 };
+    const card = {
+      training: { ...recipe, seed: 42 },
+      limitations: ['A limit.', 'Leave-one-source-out figures move with the seed (stale).'],
+      metrics: {
+        loso: { raddb: { auc: 0.674, n: 2400, positives: 1300, ...recipe } },
+        losoSeeds: {
+          raddb: [
+            { seed: 7, auc: 0.538, ...recipe },
+            // Another recipe's run does not count.
+            { seed: 7, auc: 0.3, photoAugment: 'paired: ...', epochs: 10 },
+          ],
+          // One seed alone says nothing about the spread.
+          ieee: [{ seed: 7, auc: 0.6, ...recipe }],
+        },
+      },
+    } as unknown as ModelCard;
+    expect(seedSpreadSentences(card)).toEqual([
+      "Leave-one-source-out figures move with the seed of the split and the training: with this model's recipe, trained without raddb, it scored 0.674 (seed 42), 0.538 (seed 7) there, a range of 0.538-0.674. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.",
+    ]);
+    const refreshed = refreshLosoSentences(card).limitations;
+    expect(refreshed).toHaveLength(2);
+    expect(refreshed[0]).toBe('A limit.');
+    expect(refreshed[1]).toContain('0.674 (seed 42), 0.538 (seed 7)');
   });
 });
