@@ -76,10 +76,20 @@ type LosoEntry = {
  */
 function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
   const loso = (card.metrics?.['loso'] ?? {}) as Record<string, LosoEntry>;
-  const same = (entry: unknown, mine: unknown) => entry === undefined || entry === null || entry === mine;
-  return Object.entries(loso).filter(
-    ([, v]) =>
-      same(v.photoAugment, card.training?.['photoAugment']) && same(v.epochs, card.training?.['epochs']),
+  return Object.entries(loso).filter(([, v]) => ofOwnRecipe(v, card));
+}
+
+/**
+ * Whether a left-out figure was trained with this card's recipe: the same photo augmentation (in
+ * short, so a reworded description still matches) and epochs. An entry that does not name its
+ * recipe (older cards) counts.
+ */
+function ofOwnRecipe(entry: { photoAugment?: unknown; epochs?: unknown }, card: ModelCard): boolean {
+  const unnamed = (v: unknown) => v === undefined || v === null;
+  return (
+    (unnamed(entry.photoAugment) ||
+      photoAugmentOf(entry.photoAugment) === photoAugmentOf(card.training?.['photoAugment'])) &&
+    (unnamed(entry.epochs) || entry.epochs === card.training?.['epochs'])
   );
 }
 
@@ -247,9 +257,6 @@ export interface SeedRow {
 export function seedSpreadSentences(card: ModelCard): string[] {
   const repeats = (card.metrics?.['losoSeeds'] ?? {}) as Record<string, SeedRow[]>;
   const own = new Map(ownRecipeLoso(card));
-  const mine = (r: SeedRow) =>
-    (r.photoAugment === undefined || r.photoAugment === card.training?.['photoAugment']) &&
-    (r.epochs === undefined || r.epochs === card.training?.['epochs']);
   const sentences: string[] = [];
   for (const [collection, rows] of Object.entries(repeats)) {
     const main = own.get(collection);
@@ -257,7 +264,7 @@ export function seedSpreadSentences(card: ModelCard): string[] {
       ...(main === undefined
         ? []
         : [{ seed: (card.training?.['seed'] as number | undefined) ?? null, auc: main.auc ?? null }]),
-      ...rows.filter(mine),
+      ...rows.filter((r) => ofOwnRecipe(r, card)),
     ].filter((r) => typeof r.auc === 'number');
     if (all.length < 2) continue;
     const aucs = all.map((r) => r.auc as number);

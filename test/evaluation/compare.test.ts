@@ -190,7 +190,8 @@ describe('seedSpreadSentences and refreshLosoSentences', () => {
         loso: { raddb: { auc: 0.674, n: 2400, positives: 1300, ...recipe } },
         losoSeeds: {
           raddb: [
-            { seed: 7, auc: 0.538, ...recipe },
+            // A reworded description of the same recipe still counts.
+            { seed: 7, auc: 0.538, photoAugment: '0.3 of draws (reworded)', epochs: 10 },
             // Another recipe's run does not count.
             { seed: 7, auc: 0.3, photoAugment: 'paired: ...', epochs: 10 },
           ],
