@@ -271,7 +271,7 @@ export function seedSpreadSentences(card: ModelCard): string[] {
     sentences.push(
       `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${collection}, it scored ` +
         all.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
-        ` there, a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
+        ` there: a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}, mean ${fmt(aucs.reduce((a, b) => a + b, 0) / aucs.length)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
     );
   }
   return sentences;
