@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshComparisons, refreshLosoSentences, unseenHeadline } from '../src/evaluation/compare.js';
+import { refreshLosoSentences, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -175,8 +175,8 @@ async function run(o: Options): Promise<void> {
   const loso = { ...((card.metrics?.['loso'] as Record<string, unknown> | undefined) ?? {}), [key]: entry };
   card.metrics = { ...card.metrics, loso };
   card.metrics.unseenSource = unseenHeadline(card);
-  // The comparison and seed sentences name the left-out collections' figures: make them again.
-  await writeCard(target, refreshLosoSentences(refreshComparisons(card)));
+  // The comparison, ablation and seed sentences name the left-out collections' figures: make them again.
+  await writeCard(target, refreshLosoSentences(card));
   console.log(`Card updated: ${path.join(target, 'card.json')}`);
 }
 

@@ -23,6 +23,8 @@ export interface ModelSummary {
   photoAugment: string;
   /** AUC on each collection left out of training (from the card's `metrics.loso`). */
   unseen: Record<string, number | null>;
+  /** How far that AUC moved across seeds of this recipe, per collection (absent: one seed). */
+  unseenSpread?: Record<string, number> | undefined;
 }
 
 export function describeCrop(card: ModelCard): string {
@@ -58,6 +60,7 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
     withoutPediatric: r.withoutPediatric?.auc ?? null,
     heatmapOutsideLungs: r.heatmap?.mask === 'lungs' ? r.heatmap.meanOutside : null,
     unseen: unseenOf(card),
+    unseenSpread: seedSpreadOf(card),
   };
 }
 
@@ -143,6 +146,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     withoutPediatric: auc('withoutPediatric'),
     heatmapOutsideLungs: heatmap?.meanOutside ?? null,
     unseen: unseenOf(card),
+    unseenSpread: seedSpreadOf(card),
   };
 }
 
@@ -162,12 +166,21 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
     .join(', ');
   const mean = (s: ModelSummary) =>
     shared.reduce((acc, k) => acc + (s.unseen[k] ?? 0), 0) / Math.max(1, shared.length);
+  // A gap inside the range this model's recipe shows across seeds does not tell the two apart.
+  const withinSeedSpread =
+    shared.length > 0 &&
+    shared.every((k) => {
+      const spread = shipped.unseenSpread?.[k];
+      return spread !== undefined && Math.abs((shipped.unseen[k] ?? 0) - (other.unseen[k] ?? 0)) <= spread;
+    });
   const verdict =
     shared.length === 0
       ? 'No collection was left out of both, so generalisation across sources was not compared.'
-      : mean(shipped) >= mean(other)
-        ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
-        : 'Note: the other model does better on collections left out of training.';
+      : withinSeedSpread
+        ? "The gap on collections left out of training is inside the range this model's recipe shows across seeds, so those figures do not tell the two apart."
+        : mean(shipped) >= mean(other)
+          ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
+          : 'Note: the other model does better on collections left out of training.';
   return (
     `${COMPARISON_START}${other.version} (${networkClause(shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
@@ -251,35 +264,57 @@ export interface SeedRow {
 }
 
 /**
- * One sentence per collection that was left out with several seeds of this card's recipe: each
- * seed's AUC there and the range, so that no one reads a smaller gap between recipes as evidence.
+ * Each collection left out with several seeds of this card's recipe: the AUC of every seed (the
+ * card's own seed from `metrics.loso`, the others from `metrics.losoSeeds`).
  */
-export function seedSpreadSentences(card: ModelCard): string[] {
+function seedFigures(card: ModelCard): [string, { seed: number | null; auc: number }[]][] {
   const repeats = (card.metrics?.['losoSeeds'] ?? {}) as Record<string, SeedRow[]>;
   const own = new Map(ownRecipeLoso(card));
-  const sentences: string[] = [];
+  const out: [string, { seed: number | null; auc: number }[]][] = [];
   for (const [collection, rows] of Object.entries(repeats)) {
     const main = own.get(collection);
-    const all: SeedRow[] = [
+    const all = [
       ...(main === undefined
         ? []
         : [{ seed: (card.training?.['seed'] as number | undefined) ?? null, auc: main.auc ?? null }]),
       ...rows.filter((r) => ofOwnRecipe(r, card)),
-    ].filter((r) => typeof r.auc === 'number');
-    if (all.length < 2) continue;
-    const aucs = all.map((r) => r.auc as number);
-    sentences.push(
-      `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${collection}, it scored ` +
-        all.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
-        ` there: a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}, mean ${fmt(aucs.reduce((a, b) => a + b, 0) / aucs.length)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
-    );
+    ].flatMap((r) => (typeof r.auc === 'number' ? [{ seed: r.seed, auc: r.auc }] : []));
+    if (all.length >= 2) out.push([collection, all]);
   }
-  return sentences;
+  return out;
 }
 
-/** The card's sentences on left-out collections (ablations, seed spread) made again from its metrics. */
+/** Width of the range of left-out AUCs across seeds, per collection (see seedFigures). */
+function seedSpreadOf(card: ModelCard): Record<string, number> {
+  return Object.fromEntries(
+    seedFigures(card).map(([k, rows]) => {
+      const aucs = rows.map((r) => r.auc);
+      return [k, Math.max(...aucs) - Math.min(...aucs)];
+    }),
+  );
+}
+
+/**
+ * One sentence per collection that was left out with several seeds of this card's recipe: each
+ * seed's AUC there and the range, so that no one reads a smaller gap between recipes as evidence.
+ */
+export function seedSpreadSentences(card: ModelCard): string[] {
+  return seedFigures(card).map(([collection, rows]) => {
+    const aucs = rows.map((r) => r.auc);
+    return (
+      `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${collection}, it scored ` +
+      rows.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
+      ` there: a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}, mean ${fmt(aucs.reduce((a, b) => a + b, 0) / aucs.length)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`
+    );
+  });
+}
+
+/**
+ * The card's sentences on left-out collections made again from its metrics: the comparisons
+ * (their verdict weighs the seed spread), the ablations and the seed spread itself.
+ */
 export function refreshLosoSentences(card: ModelCard): ModelCard {
-  const withAblations = refreshAblations(card);
+  const withAblations = refreshAblations(refreshComparisons(card));
   return {
     ...withAblations,
     limitations: [

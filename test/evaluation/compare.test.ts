@@ -52,6 +52,15 @@ describe('comparisonSentence', () => {
     expect(comparisonSentence(centre, lungs)).toContain('the other model does better');
     expect(comparisonSentence(base('c', 'x', {}, 0.9), centre)).toContain('was not compared');
   });
+
+  it('does not call a gap inside the seed spread of the recipe a difference', () => {
+    const shipped = { ...base('a', 'lung box', { raddb: 0.674 }, 0.88), unseenSpread: { raddb: 0.136 } };
+    const close = comparisonSentence(shipped, base('b', 'lung box', { raddb: 0.647 }, 0.9));
+    expect(close).toContain("inside the range this model's recipe shows across seeds");
+    expect(close).not.toContain('kept for its figures');
+    const far = comparisonSentence(shipped, base('c', 'lung box', { raddb: 0.513 }, 0.82));
+    expect(far).toContain('kept for its figures on collections left out of training');
+  });
 });
 
 describe('describeCrop', () => {
