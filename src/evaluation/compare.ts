@@ -263,14 +263,22 @@ export interface SeedRow {
   epochs?: unknown;
 }
 
+interface SeedFigures {
+  collection: string;
+  rows: { seed: number | null; auc: number }[];
+  min: number;
+  max: number;
+  mean: number;
+}
+
 /**
  * Each collection left out with several seeds of this card's recipe: the AUC of every seed (the
  * card's own seed from `metrics.loso`, the others from `metrics.losoSeeds`).
  */
-function seedFigures(card: ModelCard): [string, { seed: number | null; auc: number }[]][] {
+function seedFigures(card: ModelCard): SeedFigures[] {
   const repeats = (card.metrics?.['losoSeeds'] ?? {}) as Record<string, SeedRow[]>;
   const own = new Map(ownRecipeLoso(card));
-  const out: [string, { seed: number | null; auc: number }[]][] = [];
+  const out: SeedFigures[] = [];
   for (const [collection, rows] of Object.entries(repeats)) {
     const main = own.get(collection);
     const all = [
@@ -279,19 +287,22 @@ function seedFigures(card: ModelCard): [string, { seed: number | null; auc: numb
         : [{ seed: (card.training?.['seed'] as number | undefined) ?? null, auc: main.auc ?? null }]),
       ...rows.filter((r) => ofOwnRecipe(r, card)),
     ].flatMap((r) => (typeof r.auc === 'number' ? [{ seed: r.seed, auc: r.auc }] : []));
-    if (all.length >= 2) out.push([collection, all]);
+    if (all.length < 2) continue;
+    const aucs = all.map((r) => r.auc);
+    out.push({
+      collection,
+      rows: all,
+      min: Math.min(...aucs),
+      max: Math.max(...aucs),
+      mean: aucs.reduce((a, b) => a + b, 0) / aucs.length,
+    });
   }
   return out;
 }
 
 /** Width of the range of left-out AUCs across seeds, per collection (see seedFigures). */
 function seedSpreadOf(card: ModelCard): Record<string, number> {
-  return Object.fromEntries(
-    seedFigures(card).map(([k, rows]) => {
-      const aucs = rows.map((r) => r.auc);
-      return [k, Math.max(...aucs) - Math.min(...aucs)];
-    }),
-  );
+  return Object.fromEntries(seedFigures(card).map((f) => [f.collection, f.max - f.min]));
 }
 
 /**
@@ -299,14 +310,12 @@ function seedSpreadOf(card: ModelCard): Record<string, number> {
  * seed's AUC there and the range, so that no one reads a smaller gap between recipes as evidence.
  */
 export function seedSpreadSentences(card: ModelCard): string[] {
-  return seedFigures(card).map(([collection, rows]) => {
-    const aucs = rows.map((r) => r.auc);
-    return (
-      `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${collection}, it scored ` +
-      rows.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
-      ` there: a range of ${fmt(Math.min(...aucs))}-${fmt(Math.max(...aucs))}, mean ${fmt(aucs.reduce((a, b) => a + b, 0) / aucs.length)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`
-    );
-  });
+  return seedFigures(card).map(
+    (f) =>
+      `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${f.collection}, it scored ` +
+      f.rows.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
+      ` there: a range of ${fmt(f.min)}-${fmt(f.max)}, mean ${fmt(f.mean)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
+  );
 }
 
 /**
