@@ -127,13 +127,10 @@ async function run(o: Options): Promise<void> {
     });
     // Earlier candidates are compared from their cards' recorded figures (same split, same data).
     const mine = modelSummary(result, await readCard(modelDir));
-    const comparisons: { other: ModelSummary; sentence: string }[] = [];
-    for (const dir of o.compareWith) {
-      const other = summaryFromCard(await readCard(path.resolve(dir)));
-      comparisons.push({ other, sentence: comparisonSentence(mine, other) });
-      console.log(comparisons.at(-1)?.sentence);
-    }
-    if (o.updateCard) await updateCardWithEvaluation(modelDir, result, comparisons);
+    const others: ModelSummary[] = [];
+    for (const dir of o.compareWith) others.push(summaryFromCard(await readCard(path.resolve(dir))));
+    for (const other of others) console.log(comparisonSentence(mine, other));
+    if (o.updateCard) await updateCardWithEvaluation(modelDir, result, others);
     if (o.json) {
       console.log(
         JSON.stringify({

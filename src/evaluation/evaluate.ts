@@ -456,8 +456,8 @@ function gateLines(g: GateEvaluation): string[] {
 export async function updateCardWithEvaluation(
   modelDir: string,
   r: FullEvaluation,
-  /** Other candidates measured the same way (evaluate --compare-with), with a sentence for each. */
-  comparisons: readonly { other: ModelSummary; sentence: string }[] = [],
+  /** Other candidates measured the same way (evaluate --compare-with); the card gets a sentence for each. */
+  others: readonly ModelSummary[] = [],
 ): Promise<void> {
   const card = await readCard(modelDir);
 
@@ -475,9 +475,10 @@ export async function updateCardWithEvaluation(
         : { heatmapOutsideThorax: r.heatmap }),
     ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
-  if (comparisons.length > 0) card.metrics['comparedWith'] = comparisons.map((c) => c.other);
-  card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r), ...comparisons.map((c) => c.sentence)];
-  // Leave-one-source-out ablations and seeds were measured separately (npm run loso): keep their sentences.
+  if (others.length > 0) card.metrics['comparedWith'] = [...others];
+  card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
+  // The comparison sentences come from metrics.comparedWith; ablations and seeds were measured
+  // separately (npm run loso): all of them are made from the card's figures here.
   await writeCard(modelDir, refreshLosoSentences(card));
 }
 
