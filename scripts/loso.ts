@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshLosoSentences, unseenHeadline } from '../src/evaluation/compare.js';
+import { refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -167,8 +167,7 @@ async function run(o: Options): Promise<void> {
   }
   // Another seed than the card's own measures the spread: kept beside the main figure, not instead of it.
   if (entry.seed !== null && entry.seed !== (card.training?.['seed'] ?? DEFAULT_TRAIN_OPTIONS.seed)) {
-    const sameRun = (r: typeof entry) =>
-      r.seed === entry.seed && r.photoAugment === entry.photoAugment && r.epochs === entry.epochs;
+    const sameRun = (r: typeof entry) => r.seed === entry.seed && sameRecipe(r, entry);
     await recordRow(target, card, 'losoSeeds', key, entry, sameRun);
     return;
   }

@@ -64,13 +64,11 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
   };
 }
 
-type LosoEntry = {
+interface LosoEntry extends Recipe {
   auc?: number | null;
   n?: number;
   positives?: number;
-  photoAugment?: unknown;
-  epochs?: unknown;
-};
+}
 
 /**
  * The collections left out of training (`metrics.loso`), counting only entries trained with this
@@ -82,18 +80,32 @@ function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
   return Object.entries(loso).filter(([, v]) => ofOwnRecipe(v, card));
 }
 
+/** What tells training recipes apart in the card's figures. */
+export interface Recipe {
+  photoAugment?: unknown;
+  epochs?: unknown;
+}
+
 /**
- * Whether a left-out figure was trained with this card's recipe: the same photo augmentation (in
- * short, so a reworded description still matches) and epochs. An entry that does not name its
- * recipe (older cards) counts.
+ * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
+ * reworded description still matches) and epochs. A part the figure does not name (older
+ * cards) counts as the same.
  */
-function ofOwnRecipe(entry: { photoAugment?: unknown; epochs?: unknown }, card: ModelCard): boolean {
+export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
   const unnamed = (v: unknown) => v === undefined || v === null;
   return (
-    (unnamed(entry.photoAugment) ||
-      photoAugmentOf(entry.photoAugment) === photoAugmentOf(card.training?.['photoAugment'])) &&
-    (unnamed(entry.epochs) || entry.epochs === card.training?.['epochs'])
+    (unnamed(figure.photoAugment) ||
+      photoAugmentOf(figure.photoAugment) === photoAugmentOf(reference.photoAugment)) &&
+    (unnamed(figure.epochs) || figure.epochs === reference.epochs)
   );
+}
+
+/** Whether a left-out figure was trained with this card's recipe (see sameRecipe). */
+function ofOwnRecipe(figure: Recipe, card: ModelCard): boolean {
+  return sameRecipe(figure, {
+    photoAugment: card.training?.['photoAugment'],
+    epochs: card.training?.['epochs'],
+  });
 }
 
 /** AUC on each collection left out of training, of this card's recipe. */
@@ -256,11 +268,9 @@ export function refreshAblations(card: ModelCard): ModelCard {
 const SEED_SPREAD_START = 'Leave-one-source-out figures move with the seed ';
 
 /** One left-out figure of a recipe trained with another seed (`metrics.losoSeeds[collection]`). */
-export interface SeedRow {
+export interface SeedRow extends Recipe {
   seed: number | null;
   auc: number | null;
-  photoAugment?: unknown;
-  epochs?: unknown;
 }
 
 interface SeedFigures {
