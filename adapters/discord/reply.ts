@@ -20,7 +20,13 @@ export function truncate(text: string, max: number): string {
 /** Probability (or refusal text), what it means, the heatmap when present, disclaimer, model version. */
 export function resultReply(result: ClassifyResult, locale: string | null): InteractionEditReplyOptions {
   const parts = resultParts(result, locale);
-  const description = [parts.headline, parts.meaning, parts.heatmapCaption, `⚠️ ${parts.disclaimer}`]
+  const description = [
+    parts.headline,
+    parts.meaning,
+    parts.photoNote,
+    parts.heatmapCaption,
+    `⚠️ ${parts.disclaimer}`,
+  ]
     .filter((s): s is string => s !== undefined && s !== '')
     .join('\n\n');
   const embed = new EmbedBuilder()

@@ -99,6 +99,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   await predict([blank]);
   if (explainer !== undefined) await analyse(blank, true);
 
+  const photoChange = measuredPhotoChange(card);
+
   return {
     card,
     backend,
@@ -159,6 +161,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         label: probability >= card.threshold ? 'covid' : 'not_covid',
         threshold: card.threshold,
         modelVersion: card.version,
+        photo: prepared.film,
+        ...(prepared.film && photoChange !== undefined ? { photoChange } : {}),
         ...(heatmap === undefined ? {} : { heatmap }),
         timings: timings(t2, t3),
       };
@@ -168,4 +172,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       lungs?.dispose();
     },
   };
+}
+
+/** The card's mean change in probability on simulated photos the gate accepts (else on all of them). */
+function measuredPhotoChange(card: ModelCard): number | undefined {
+  const photo = card.metrics?.phonePhoto;
+  const change = photo?.acceptedByGate?.meanAbsDelta ?? photo?.meanAbsDelta;
+  return change === null || change === undefined || !Number.isFinite(change) ? undefined : change;
 }

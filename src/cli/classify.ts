@@ -104,7 +104,8 @@ function printOutcome(file: string, outcome: Outcome, options: Options): void {
           label: result.label,
           threshold: result.threshold,
           modelVersion: result.modelVersion,
-          message: `${parts.headline} ${parts.meaning}`,
+          photo: result.photo,
+          message: [parts.headline, parts.meaning, parts.photoNote].filter(Boolean).join(' '),
           timings: result.timings,
         }
       : {
@@ -124,6 +125,7 @@ function printOutcome(file: string, outcome: Outcome, options: Options): void {
   console.log(
     `${name}: ${formatPercent(result.probability, options.lang)} COVID-19 (${result.label}, threshold ${formatPercent(result.threshold, options.lang)}), model ${result.modelVersion}`,
   );
+  if (parts.photoNote !== undefined) console.log(`  ${parts.photoNote}`);
 }
 
 function ioCode(error: unknown): string {

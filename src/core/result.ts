@@ -31,6 +31,16 @@ export interface Prediction {
   /** Decision threshold from the model card (probability scale). */
   threshold: number;
   modelVersion: string;
+  /**
+   * The image looked like a phone photo of a film or screen (the X-ray was cut out of it).
+   * Answers on such photos are less certain; replies say so.
+   */
+  photo: boolean;
+  /**
+   * For photos: the mean change in probability the model card measured between test X-rays and
+   * simulated phone photos of them (those the gate accepts), when it was measured.
+   */
+  photoChange?: number;
   heatmap?: Heatmap;
   timings: Timings;
 }

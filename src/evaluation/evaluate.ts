@@ -48,7 +48,8 @@ export interface EvaluationRequest {
   cache?: string | undefined;
 }
 
-export interface PhotoFigures {
+// Type aliases, not interfaces: the card's loose metrics schema takes them as they are.
+export type PhotoFigures = {
   /** AUC on the photos, and how far below the originals' AUC (same images) it lies. */
   auc: number | null;
   aucDrop: number | null;
@@ -56,15 +57,15 @@ export interface PhotoFigures {
   meanAbsDelta: number;
   medianAbsDelta: number;
   n: number;
-}
+};
 
 /** How much phone photos of the film or screen change the answers (simulated, seed = image index). */
-export interface PhotoRobustness extends PhotoFigures {
+export type PhotoRobustness = PhotoFigures & {
   /** How many photos the gate lets through (a refusal here is a real user turned away). */
   gate?: { accepted: number; n: number; reasons: Record<string, number> };
   /** The figures over the photos the gate lets through: the answers users actually get. */
   acceptedByGate?: PhotoFigures;
-}
+};
 
 export interface SubsetReport extends EvaluationReport {
   /** What the subset is, in words, for the report. */
@@ -475,7 +476,7 @@ export async function updateCardWithEvaluation(
         : { heatmapOutsideThorax: r.heatmap }),
     ...(r.photo === undefined ? {} : { phonePhoto: r.photo }),
   };
-  if (others.length > 0) card.metrics['comparedWith'] = [...others];
+  if (others.length > 0) card.metrics = { ...card.metrics, comparedWith: [...others] };
   card.limitations = [...BASE_LIMITATIONS, ...measuredLimitations(r)];
   // The comparison sentences come from metrics.comparedWith; ablations and seeds were measured
   // separately (npm run loso): all of them are made from the card's figures here.

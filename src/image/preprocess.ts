@@ -14,8 +14,11 @@ export interface ModelInput {
 }
 
 export interface Prepared {
+  /** The image the input was made from: the film cut out of a phone photo of one, or the image. */
   decoded: DecodedImage;
   input: ModelInput;
+  /** True when the image looked like a phone photo of a film or screen and was cut to it. */
+  film: boolean;
   /** The lung mask, when a lung finder was given. */
   lungs?: LungMask;
 }
@@ -53,7 +56,8 @@ export async function prepareDecoded(
   finder?: LungFinder,
 ): Promise<Prepared> {
   // A phone photo of a film or screen: the X-ray, not the light box or the room, goes on.
-  const decoded = spec.film === true ? cropToFilm(image) : image;
+  const box = spec.film === true ? findFilm(image) : null;
+  const decoded = box === null ? image : cropDecoded(image, box);
   if (spec.lungs !== undefined && finder === undefined)
     throw new XrayError('model_invalid', 'This model needs its lung model (lungs/ in the model folder).');
   const lungs =
@@ -61,13 +65,7 @@ export async function prepareDecoded(
       ? undefined
       : { mask: await finder.segment(decoded), minPlausibility: finder.minPlausibility };
   const input = await toModelInput(decoded, spec, lungs);
-  return { decoded, input, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
-}
-
-/** The film or screen in a phone photo of one (see film.ts); any other image as it is. */
-export function cropToFilm(image: DecodedImage): DecodedImage {
-  const box = findFilm(image);
-  return box === null ? image : cropDecoded(image, box);
+  return { decoded, input, film: box !== null, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
 }
 
 /** Crop (central, or to the lungs), square fit, contrast equalisation and scaling of a decoded image. */

@@ -31,6 +31,8 @@ export interface Catalog {
     below: (threshold: string) => string;
     modelVersion: (version: string) => string;
     heatmapCaption: string;
+    /** For a phone photo of a film or screen; `points`: the measured mean change, when known. */
+    photoNote: (points?: string) => string;
   };
   refusal: { title: string } & Record<RefusalReason, string>;
   errors: Record<ErrorCode, (d: Details) => string>;

@@ -15,6 +15,8 @@ export const en: Catalog = {
     modelVersion: (v) => `Model version: ${v}`,
     heatmapCaption:
       'The coloured map shows which regions most influenced the model (red = more). It shows where the model looked, not where disease is.',
+    photoNote: (points) =>
+      `This looks like a photo of an X-ray film or screen. Answers on photos are less certain than on the original image${points === undefined ? '' : `: in our tests with simulated photos, the probability changed by ${points} percentage points on average`}. If you can, send the original image file or a DICOM file instead.`,
   },
   refusal: {
     title: 'No reading for this image',
@@ -98,6 +100,7 @@ export const en: Catalog = {
     help:
       'How to use me:\n' +
       '• Send a frontal chest X-ray as a photo or as a file (JPEG, PNG, WebP, TIFF or DICOM).\n' +
+      '• The original image file or DICOM file gives the most reliable answer. A phone photo of a film or screen works too, but its answer is less certain: take it straight on, evenly lit, without glare.\n' +
       '• In a group, mention me in the caption, start the caption with /xray, or reply /xray to a message with an image.\n' +
       '• /about tells you about the model and how well it did in testing.\n' +
       '• /privacy tells you what happens to your images.',

@@ -15,6 +15,8 @@ export const es: Catalog = {
     modelVersion: (v) => `Versión del modelo: ${v}`,
     heatmapCaption:
       'El mapa de colores muestra las zonas que más influyeron en el modelo (rojo = más). Indica dónde miró el modelo, no dónde está la enfermedad.',
+    photoNote: (points) =>
+      `Parece una foto de una placa de rayos X o de una pantalla. Las respuestas sobre fotos son menos fiables que sobre la imagen original${points === undefined ? '' : `: en nuestras pruebas con fotos simuladas, la probabilidad cambió de media ${points} puntos porcentuales`}. Si puede, envíe el archivo de imagen original o un archivo DICOM.`,
   },
   refusal: {
     title: 'Sin lectura para esta imagen',
@@ -101,6 +103,7 @@ export const es: Catalog = {
     help:
       'Cómo usarme:\n' +
       '• Envíe una radiografía de tórax frontal como foto o como archivo (JPEG, PNG, WebP, TIFF o DICOM).\n' +
+      '• El archivo de imagen original o el archivo DICOM da la respuesta más fiable. Una foto de la placa o de la pantalla también sirve, pero su respuesta es menos segura: hágala de frente, con luz uniforme y sin reflejos.\n' +
       '• En un grupo, mencióneme en el pie de foto, empiece el pie con /xray o responda /xray a un mensaje con una imagen.\n' +
       '• /about informa sobre el modelo y sus resultados en las pruebas.\n' +
       '• /privacy explica qué pasa con sus imágenes.',

@@ -37,6 +37,13 @@ export function formatPercent(value: number, locale?: string | null): string {
   return `${fmt.format(pct)}%`;
 }
 
+/** A difference of probabilities (0..1) in percentage points, "11" or "0.4". */
+export function formatPoints(value: number, locale?: string | null): string {
+  const points = Math.abs(value) * 100;
+  const fmt = new Intl.NumberFormat(messages(locale).locale, { maximumFractionDigits: points < 1 ? 1 : 0 });
+  return fmt.format(points);
+}
+
 /** The parts of a reply, for adapters that lay them out (embeds, HTML). */
 export interface ResultParts {
   title: string;
@@ -44,6 +51,8 @@ export interface ResultParts {
   headline: string;
   /** What it means against the threshold (empty for refusals). */
   meaning: string;
+  /** For phone photos of a film or screen: answers on them are less certain. */
+  photoNote?: string;
   modelVersion: string;
   heatmapCaption?: string;
   disclaimer: string;
@@ -60,6 +69,13 @@ function predictionParts(result: Prediction, c: Catalog, locale?: string | null)
     title: c.result.title,
     headline: c.result.probability(formatPercent(result.probability, locale)),
     meaning: result.probability >= result.threshold ? c.result.above(threshold) : c.result.below(threshold),
+    ...(result.photo
+      ? {
+          photoNote: c.result.photoNote(
+            result.photoChange === undefined ? undefined : formatPoints(result.photoChange, locale),
+          ),
+        }
+      : {}),
     modelVersion: c.result.modelVersion(result.modelVersion),
     ...(result.heatmap === undefined ? {} : { heatmapCaption: c.result.heatmapCaption }),
     disclaimer: c.disclaimer,
@@ -79,7 +95,7 @@ function refusalParts(result: Refusal, c: Catalog): ResultParts {
 /** A whole reply as plain text: probability, meaning, model version, disclaimer. */
 export function formatResult(result: ClassifyResult, locale?: string | null): string {
   const p = resultParts(result, locale);
-  return [p.headline, p.meaning, p.heatmapCaption, p.modelVersion, `⚠️ ${p.disclaimer}`]
+  return [p.headline, p.meaning, p.photoNote, p.heatmapCaption, p.modelVersion, `⚠️ ${p.disclaimer}`]
     .filter((s): s is string => s !== undefined && s !== '')
     .join('\n\n');
 }

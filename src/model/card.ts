@@ -87,6 +87,14 @@ export const cardSchema = z.looseObject({
       test: metricsSummary.optional(),
       /** Leave-one-source-out: AUC on a collection the model never saw. */
       unseenSource: z.looseObject({ source: z.string(), auc: z.number().nullable() }).optional(),
+      /** `evaluate --simulate-photo`: test X-rays against simulated phone photos of them. */
+      phonePhoto: z
+        .looseObject({
+          meanAbsDelta: z.number().nullable(),
+          /** The same figures on the photos the gate lets through. */
+          acceptedByGate: z.looseObject({ meanAbsDelta: z.number().nullable() }).optional(),
+        })
+        .optional(),
     })
     .optional(),
 });

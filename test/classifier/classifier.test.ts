@@ -8,7 +8,7 @@ import { XrayError } from '../../src/core/errors.js';
 import type { ClassifyResult } from '../../src/core/result.js';
 import { tf } from '../../src/tf/backend.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeFilmPhotoJpeg } from '../helpers/images.js';
 
 let modelDir: string;
 let classifier: Classifier;
@@ -31,6 +31,8 @@ describe('createClassifier', () => {
     expect(result.label).toBe(result.probability >= result.threshold ? 'covid' : 'not_covid');
     expect(result.threshold).toBe(classifier.card.threshold);
     expect(result.modelVersion).toBe('test-0.1');
+    expect(result.photo).toBe(false);
+    expect(result.photoChange).toBeUndefined();
     expect(result.timings.inferenceMs).toBeGreaterThan(0);
     expect(result.timings.totalMs).toBeGreaterThanOrEqual(result.timings.preprocessMs);
     expect(classifier.backend).toBe('wasm');
@@ -136,6 +138,24 @@ describe('createClassifier', () => {
     await expect(createClassifier({ modelDir: path.join(modelDir, 'nope') })).rejects.toMatchObject({
       code: 'model_missing',
     });
+  });
+});
+
+describe('phone photos of a film or screen', () => {
+  it('are cut to the film and said to be photos, with the change the card measured on photos', async () => {
+    const dir = await makeTestModel({
+      card: { metrics: { phonePhoto: { meanAbsDelta: 0.125, acceptedByGate: { meanAbsDelta: 0.111 } } } },
+    });
+    const engine = await createEngine({ modelDir: dir });
+    try {
+      const onPhoto = await engine.classify(await makeFilmPhotoJpeg());
+      const onXray = await engine.classify(await makeChestLikeJpeg(300, 340, { seed: 5 }));
+      if (!onPhoto.accepted || !onXray.accepted) throw new Error('expected accepted results');
+      expect([onPhoto.photo, onPhoto.photoChange]).toEqual([true, 0.111]);
+      expect([onXray.photo, onXray.photoChange]).toEqual([false, undefined]);
+    } finally {
+      engine.dispose();
+    }
   });
 });
 

@@ -6,8 +6,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg, makeFilmPhotoJpeg } from '../helpers/images.js';
 import { makeDicom } from '../helpers/dicom.js';
+import { messages } from '../../src/messages/index.js';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -37,6 +38,7 @@ beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'xray-cli-'));
   await fs.writeFile(path.join(dir, 'chest.jpg'), await makeChestLikeJpeg(300, 320));
   await fs.writeFile(path.join(dir, 'photo.jpg'), await makeColourPhotoJpeg());
+  await fs.writeFile(path.join(dir, 'film-photo.jpg'), await makeFilmPhotoJpeg());
   await fs.writeFile(path.join(dir, 'notes.txt'), 'not an image');
   const grey = await sharp(await makeChestLikeJpeg(128, 128))
     .greyscale()
@@ -60,7 +62,7 @@ describe('npm run classify', () => {
   it('--json gives the probability for an X-ray and a refusal (exit 0) for a colour photo', async () => {
     const ok = await classify([path.join(dir, 'chest.jpg'), '--json']);
     const accepted = JSON.parse(ok.stdout.trim()) as Record<string, unknown>;
-    expect(accepted).toMatchObject({ accepted: true, modelVersion: 'cli-test' });
+    expect(accepted).toMatchObject({ accepted: true, modelVersion: 'cli-test', photo: false });
     expect(typeof accepted['probability']).toBe('number');
 
     const refused = await classify([path.join(dir, 'photo.jpg'), '--json']);
@@ -69,6 +71,18 @@ describe('npm run classify', () => {
     expect(body).toMatchObject({ accepted: false, reason: 'colour_image' });
     expect(body).not.toHaveProperty('probability');
     expect(String(body['message'])).toMatch(/colour photo/);
+  });
+
+  it('says when the image is a phone photo of a film, in --json and in the plain line', async () => {
+    const note = messages('en').result.photoNote();
+    const json = await classify([path.join(dir, 'film-photo.jpg'), '--json']);
+    const body = JSON.parse(json.stdout.trim()) as Record<string, unknown>;
+    expect(body).toMatchObject({ accepted: true, photo: true });
+    expect(String(body['message'])).toContain(note);
+    const plain = await classify([path.join(dir, 'film-photo.jpg'), path.join(dir, 'chest.jpg')]);
+    // Once, under the photo's line: the X-ray's line has none.
+    expect(plain.stdout.split(note)).toHaveLength(2);
+    expect(plain.stdout.indexOf(note)).toBeLessThan(plain.stdout.indexOf('chest.jpg:'));
   });
 
   it('exits non-zero for an unreadable file, with a clear message', async () => {

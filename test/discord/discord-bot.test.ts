@@ -14,7 +14,7 @@ import { BusyError, TimeoutError, type XrayError } from '../../src/core/errors.j
 import type { ClassifyResult } from '../../src/core/result.js';
 import { createLogger } from '../../src/logger.js';
 import { messages } from '../../src/messages/index.js';
-import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg, makeFilmPhotoJpeg } from '../helpers/images.js';
 import { makeTestModel } from '../helpers/model.js';
 import { startFakeDiscord, type FakeDiscord, type RecordedRequest } from './fake-discord.js';
 import { analyzeMessage, slashXray, type SentInteraction } from './interactions.js';
@@ -286,6 +286,16 @@ describe('Discord adapter', () => {
     const text = `${body.content ?? ''}\n${embedText(body)}`;
     expect(text).toContain(en.refusal.colour_image);
     expect(text).not.toContain('Estimated probability of COVID-19:');
+  });
+
+  it('says in the reply when the image is a phone photo of a film', async () => {
+    const i = slashXray({
+      applicationId: APPLICATION_ID,
+      attachment: serve('film-photo.jpg', await makeFilmPhotoJpeg(), 'image/jpeg'),
+    });
+    const text = embedText((await run(i)).body);
+    expect(text).toContain('Estimated probability of COVID-19:');
+    expect(text).toContain(en.result.photoNote());
   });
 
   it('explains a corrupt image, and the next interaction still works', async () => {

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 
 /**
  * A synthetic chest-X-ray-like picture: dark lung fields on a brighter body, a bright spine and
@@ -28,4 +29,13 @@ export async function makeColourPhotoJpeg(width = 200, height = 150): Promise<Bu
     <circle cx="70%" cy="25%" r="12%" fill="rgb(250,220,40)"/>
   </svg>`;
   return sharp(Buffer.from(svg)).jpeg().toBuffer();
+}
+
+/**
+ * A phone photo of a chest-like X-ray on a light box (the project's photo simulator),
+ * white-balanced so that the gate's colour check lets it through.
+ */
+export async function makeFilmPhotoJpeg(): Promise<Buffer> {
+  const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
+  return simulatePhoto(xray, 1, { size: 768, variant: 'film', without: ['cast'] });
 }

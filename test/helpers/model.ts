@@ -21,6 +21,8 @@ export const TEST_PREPROCESSING: PreprocessingSpec = {
   fit: 'fill',
   contrast: 'normalise',
   scale: 'standardize',
+  // As the shipped model: phone photos of a film or screen are cut to it (and replies say so).
+  film: true,
 };
 
 /**

@@ -188,6 +188,8 @@ describe('the film step in the one preprocessing path', () => {
     const photo = await simulatePhotoDetailed(xray, 1, { size: 768 });
     const withFilm = await preprocess(photo.jpeg, SPEC);
     const without = await preprocess(photo.jpeg, { ...SPEC, film: false });
+    // Said in the result, so replies can say that answers on photos are less certain.
+    expect([withFilm.film, without.film]).toEqual([true, false]);
     expect(withFilm.decoded.width * withFilm.decoded.height).toBeLessThan(
       0.8 * without.decoded.width * without.decoded.height,
     );
@@ -203,6 +205,7 @@ describe('the film step in the one preprocessing path', () => {
     const a = await preprocess(xray, SPEC);
     const b = await preprocess(xray, { ...SPEC, film: false });
     expect(a.decoded.width).toBe(b.decoded.width);
+    expect([a.film, b.film]).toEqual([false, false]);
     expect(Array.from(a.input.data)).toEqual(Array.from(b.input.data));
   });
 });

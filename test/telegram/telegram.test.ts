@@ -13,7 +13,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Prediction } from '../../src/core/result.js';
 import { createLogger } from '../../src/logger.js';
 import { formatAbout, formatError, formatResult, messages } from '../../src/messages/index.js';
-import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
+import { makeChestLikeJpeg, makeColourPhotoJpeg, makeFilmPhotoJpeg } from '../helpers/images.js';
 import { makeTestModel } from '../helpers/model.js';
 import {
   FakeBotApi,
@@ -225,6 +225,16 @@ describe('Telegram bot with long polling', () => {
     expect(reply.method).toBe('sendMessage');
   });
 
+  it('says in the reply when the image is a phone photo of a film', async () => {
+    const user = newUser();
+    const photo = await makeFilmPhotoJpeg();
+    const { width = 0, height = 0 } = await sharp(photo).metadata();
+    const msg = await fake.sendPhoto(user, [{ bytes: photo, width, height }]);
+    const text = textOf(await fake.waitForReply(msg));
+    expect(text).toContain('Estimated probability of COVID-19:');
+    expect(text).toContain(en.result.photoNote());
+  });
+
   it('stays quiet in groups unless addressed with /xray, a mention, or a /xray reply', async () => {
     const group = fake.groupChat(-100200300);
     const photo = await variant(150, 2);
@@ -317,6 +327,9 @@ describe('Telegram bot with long polling', () => {
       label: 'covid',
       threshold: 0.5,
       modelVersion: 'test-0.1',
+      // A photo of a film: the longest reply, which still fits in one caption.
+      photo: true,
+      photoChange: 0.11,
       heatmap: { png: new Uint8Array(png), width: 64, height: 64 },
       timings: { preprocessMs: 1, inferenceMs: 1, explainMs: 1, totalMs: 3 },
     };
@@ -326,6 +339,7 @@ describe('Telegram bot with long polling', () => {
     expect(photo?.uploads['photo']?.bytes.subarray(1, 4).toString()).toBe('PNG');
     expect(textOf(photo!)).toBe(formatResult(prediction, 'en'));
     expect(textOf(photo!)).toContain(en.result.heatmapCaption);
+    expect(textOf(photo!)).toContain(en.result.photoNote('11'));
     expect(replyToOf(photo!)).toBe(42);
 
     fake.failNext('sendPhoto', { error_code: 400, description: 'Bad Request: PHOTO_INVALID_DIMENSIONS' });

@@ -348,6 +348,7 @@ describe('result JSON', () => {
         label: 'covid',
         threshold: 0.5,
         modelVersion: 'v1',
+        photo: false,
         heatmap: { png: new Uint8Array(png), width: 8, height: 8 },
         timings: { preprocessMs: 1, inferenceMs: 1, explainMs: 1, totalMs: 3 },
       },

@@ -168,7 +168,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web page in headless Chromium', () => {
     await close();
   });
 
-  it('shows the heatmap (a data URL, allowed by the CSP) when a result has one', async () => {
+  it('shows the heatmap (a data URL, allowed by the CSP) and the note on phone photos when a result has them', async () => {
     // The core's heatmap is still being built: the API answer is made by the real toResultJson
     // with a real PNG, and handed to the real page in place of the server's answer.
     const png = await sharp(await makeChestLikeJpeg(200, 200))
@@ -188,6 +188,8 @@ describe.skipIf(!HAVE_CHROMIUM)('web page in headless Chromium', () => {
         label: 'not_covid',
         threshold: 0.5,
         modelVersion: 'test-0.1',
+        photo: true,
+        photoChange: 0.11,
         heatmap: { png: new Uint8Array(png), width: 200, height: 200 },
         timings: { preprocessMs: 1, inferenceMs: 1, explainMs: 1, totalMs: 3 },
       },
@@ -202,6 +204,9 @@ describe.skipIf(!HAVE_CHROMIUM)('web page in headless Chromium', () => {
     await figure.waitFor();
     await expect(figure.locator('img').getAttribute('alt')).resolves.toBe(messages('en').web.heatmapAlt);
     await expect(figure.innerText()).resolves.toBe(messages('en').result.heatmapCaption);
+    await expect(page.locator('#result .photo-note').innerText()).resolves.toBe(
+      messages('en').result.photoNote('11'),
+    );
     await expect(
       figure.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth),
     ).resolves.toBe(200);

@@ -59,6 +59,7 @@
     card.append(el('h2', '', p.title));
     card.append(el('p', 'headline', p.headline));
     if (p.meaning) card.append(el('p', 'meaning', p.meaning));
+    if (p.photoNote) card.append(el('p', 'photo-note', p.photoNote));
     if (result.heatmap && result.heatmap.dataUrl) {
       card.append(figure(result.heatmap.dataUrl, strings.heatmapAlt, p.heatmapCaption));
     } else if (previewUrl) {
