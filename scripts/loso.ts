@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';
+import { refreshLosoSentences, sameRecipe, shadingOf, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -35,6 +35,7 @@ interface Options {
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
   photoConsistency: number;
+  shading: number;
   ablate?: Ablation[];
   cache: string | false;
 }
@@ -69,6 +70,12 @@ const program = new Command()
     'share of draws that use a simulated phone photo',
     (v) => Number(v),
     DEFAULT_PHOTO_AUGMENT,
+  )
+  .option(
+    '--shading <share>',
+    'share of draws lit unevenly (gradient, vignetting, glare), as in phone photos of a film (0: off)',
+    (v) => Number(v),
+    0,
   )
   .option(
     '--photo-consistency <weight>',
@@ -117,6 +124,7 @@ async function run(o: Options): Promise<void> {
       balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
       photoAugment: o.photoAugment,
       photoConsistency: o.photoConsistency,
+      shading: o.shading,
       excludeSources: o.exclude,
       excludePediatric: without.has('pediatric'),
       cache,
@@ -155,6 +163,7 @@ async function run(o: Options): Promise<void> {
     // The recipe, so that figures from different runs can be told apart.
     photoAugment: trainedCard.training?.['photoAugment'] ?? null,
     epochs: trainedCard.training?.['epochs'] ?? null,
+    shading: shadingOf(trainedCard),
     seed: trainedCard.training?.['seed'] ?? null,
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };

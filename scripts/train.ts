@@ -47,6 +47,7 @@ interface Options {
   lungsDir?: string;
   negatives: string | false;
   photoAugment: number;
+  shading: number;
   photoConsistency: number;
   cache: string | false;
   force: boolean;
@@ -132,6 +133,12 @@ const program = new Command()
     DEFAULT_PHOTO_AUGMENT,
   )
   .option(
+    '--shading <share>',
+    'share of draws lit unevenly (gradient, vignetting, glare), as in phone photos of a film (0: off)',
+    num,
+    0,
+  )
+  .option(
     '--photo-consistency <weight>',
     'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
     num,
@@ -194,6 +201,7 @@ async function run(o: Options): Promise<void> {
       augment: o.seedBaseline ? false : o.augment,
       photoAugment: o.seedBaseline ? 0 : o.photoAugment,
       photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
+      shading: o.seedBaseline ? 0 : o.shading,
       cache: o.cache === false ? undefined : path.resolve(o.cache),
       balance: o.seedBaseline ? 'none' : o.balance,
       excludeSources: o.excludeSource,

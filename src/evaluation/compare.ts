@@ -84,6 +84,8 @@ function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
 export interface Recipe {
   photoAugment?: unknown;
   epochs?: unknown;
+  /** Share of draws lit unevenly (augment.ts); absent in figures from before it existed, which had none. */
+  shading?: unknown;
 }
 
 /**
@@ -96,8 +98,19 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
   return (
     (unnamed(figure.photoAugment) ||
       photoAugmentOf(figure.photoAugment) === photoAugmentOf(reference.photoAugment)) &&
-    (unnamed(figure.epochs) || figure.epochs === reference.epochs)
+    (unnamed(figure.epochs) || figure.epochs === reference.epochs) &&
+    (figure.shading ?? 0) === (reference.shading ?? 0)
   );
+}
+
+/** The card's share of unevenly lit draws (0 when its augmentation does not name one). */
+export function shadingOf(card: ModelCard): number {
+  const augmentation = card.training?.['augmentation'];
+  const shading =
+    typeof augmentation === 'object' && augmentation !== null
+      ? (augmentation as { shading?: unknown }).shading
+      : 0;
+  return typeof shading === 'number' ? shading : 0;
 }
 
 /** Whether a left-out figure was trained with this card's recipe (see sameRecipe). */
@@ -105,6 +118,7 @@ function ofOwnRecipe(figure: Recipe, card: ModelCard): boolean {
   return sameRecipe(figure, {
     photoAugment: card.training?.['photoAugment'],
     epochs: card.training?.['epochs'],
+    shading: shadingOf(card),
   });
 }
 

@@ -19,6 +19,12 @@ export interface AugmentOptions {
   /** Share of images blurred (3x3 box) and share scaled down and up again (lost detail). */
   blurProbability: number;
   rescaleProbability: number;
+  /**
+   * Share of images lit unevenly, as a phone sees a film on a light box or a screen: a gradient,
+   * vignetting and (for 60% of them) a glare spot, then stretched to 0..1 again as preprocessing
+   * would. 0 (or absent, in cards before it existed) is off.
+   */
+  shading?: number;
 }
 
 /** What differs between hospitals and machines, kept mild: X-rays are not flipped (the heart is on one side). */
@@ -70,9 +76,58 @@ export function augmentBatch(
       size,
     ]);
     y = tf.where(tf.cast(tf.broadcastTo(coin(o.rescaleProbability), y.shape), 'bool'), rescaled, y);
+    if ((o.shading ?? 0) > 0) y = unevenLight(y as tfTypes.Tensor4D, random, o.shading ?? 0);
 
     return photometric(y, random, o);
   });
+}
+
+/**
+ * Uneven light on a share of the images (values 0..1): x * light + glare, where light is a
+ * gradient across the image times lens vignetting and glare a bright spot (a lamp reflected in the
+ * film or screen); then stretched back to 0..1, as the contrast step does at serving time. The
+ * ranges are those of a hand-held phone photo. Call inside `tf.tidy`.
+ */
+export function unevenLight(x: tfTypes.Tensor4D, random: Random, share: number): tfTypes.Tensor4D {
+  const [b, size] = x.shape;
+  // Pixel centres from -0.5 to 0.5 across the image.
+  const ramp = tf.sub(tf.div(tf.add(tf.range(0, size, 1, 'float32'), 0.5), size), 0.5);
+  const u = tf.reshape(ramp, [1, 1, size, 1]);
+  const v = tf.reshape(ramp, [1, size, 1, 1]);
+  const draws = Array.from({ length: b }, () => {
+    const lit = random() < share;
+    const angle = randomUniform(random, 0, 2 * Math.PI);
+    return {
+      lit,
+      cos: Math.cos(angle),
+      sin: Math.sin(angle),
+      gradient: lit ? randomUniform(random, 0.1, 0.35) : 0,
+      vignette: lit ? randomUniform(random, 0.05, 0.25) : 0,
+      glare: lit && random() < 0.6 ? randomUniform(random, 0.15, 0.5) : 0,
+      gx: randomUniform(random, -0.3, 0.3),
+      gy: randomUniform(random, -0.3, 0.3),
+      sigma: randomUniform(random, 0.05, 0.25),
+    };
+  });
+  type Draw = (typeof draws)[number];
+  const p = (k: keyof Draw) =>
+    tf.tensor4d(
+      draws.map((d) => Number(d[k])),
+      [b, 1, 1, 1],
+    );
+  const along = tf.add(tf.mul(u, p('cos')), tf.mul(v, p('sin')));
+  const r2 = tf.add(tf.square(u), tf.square(v));
+  const light = tf.mul(
+    tf.add(1, tf.mul(tf.mul(along, p('gradient')), 2)),
+    tf.sub(1, tf.mul(tf.mul(r2, p('vignette')), 2)),
+  );
+  const d2 = tf.add(tf.square(tf.sub(u, p('gx'))), tf.square(tf.sub(v, p('gy'))));
+  const spot = tf.mul(p('glare'), tf.exp(tf.div(tf.neg(d2), tf.mul(2, tf.square(p('sigma'))))));
+  const y = tf.add(tf.mul(x, light), spot);
+  const low = tf.min(y, [1, 2, 3], true);
+  const high = tf.max(y, [1, 2, 3], true);
+  const stretched = tf.div(tf.sub(y, low), tf.maximum(tf.sub(high, low), 1e-6));
+  return tf.where(tf.cast(tf.broadcastTo(p('lit'), x.shape), 'bool'), stretched, x) as tfTypes.Tensor4D;
 }
 
 /**

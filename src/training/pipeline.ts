@@ -16,7 +16,7 @@ import { preprocess, type LungFinder } from '../image/preprocess.js';
 import { extractFeatures, fitGate } from '../gate/fit.js';
 import { writeGateStats } from '../gate/gate.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
-import { DEFAULT_AUGMENT } from './augment.js';
+import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import type { SourceBalance } from './sampler.js';
 import { createSegmenter, LUNG_MODEL_DIR } from '../lungs/segment.js';
 import { fitHeadForModel } from '../gate/fit-head.js';
@@ -97,6 +97,8 @@ export interface TrainingRequest {
    * When on, every draw is the image and its photo, and `photoAugment` is unused.
    */
   photoConsistency?: number | undefined;
+  /** Share of draws lit unevenly (gradient, vignetting, glare; see augment.ts); 0 or absent: off. */
+  shading?: number | undefined;
   /** Folder of the prepared-input cache (see input-cache.ts); none when undefined. */
   cache?: string | undefined;
   /** Replace the current model even when its validation AUC is higher. */
@@ -173,6 +175,13 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   const preparedTrain = await prepareInputs(train, preprocessing, progress);
   const preparedVal = await prepareInputs(val, preprocessing, progress);
   const consistency = req.photoConsistency ?? 0;
+  // The card names the shading only when it is on, so earlier cards' recipes still read the same.
+  const shading = req.shading ?? 0;
+  const augmentation: AugmentOptions | 'none' = !req.augment
+    ? 'none'
+    : shading > 0
+      ? { ...DEFAULT_AUGMENT, shading }
+      : DEFAULT_AUGMENT;
   const photos =
     (req.photoAugment ?? 0) > 0 || consistency > 0
       ? await photoViews(preparedTrain.samples, preprocessing, segmenter, cache, req.onPrepare)
@@ -203,7 +212,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       learningRate: req.learningRate,
       seed: req.seed,
       patience: req.patience,
-      augment: req.augment ? DEFAULT_AUGMENT : false,
+      augment: augmentation === 'none' ? false : augmentation,
       balance: req.balance,
       ...(photos === undefined
         ? {}
@@ -264,7 +273,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       batchSize: req.batchSize,
       learningRate: req.learningRate,
       seed: req.seed,
-      augmentation: req.augment ? DEFAULT_AUGMENT : 'none',
+      augmentation,
       sourceBalance: req.balance,
       photoAugment:
         photos === undefined

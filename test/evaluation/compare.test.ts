@@ -7,6 +7,8 @@ import {
   seedSpreadSentences,
   unseenHeadline,
   refreshComparisons,
+  sameRecipe,
+  shadingOf,
   summaryFromCard,
   type ModelSummary,
 } from '../../src/evaluation/compare.js';
@@ -216,5 +218,20 @@ describe('seedSpreadSentences and refreshLosoSentences', () => {
     expect(refreshed).toHaveLength(2);
     expect(refreshed[0]).toBe('A limit.');
     expect(refreshed[1]).toContain('0.674 (seed 42), 0.538 (seed 7)');
+  });
+});
+
+describe('sameRecipe', () => {
+  it('tells recipes apart by their uneven-light share; figures from before it existed had none', () => {
+    const recipe = { photoAugment: '0.3 of draws use ...', epochs: 10 };
+    const shaded = {
+      training: { ...recipe, augmentation: { rotate: 7, shading: 0.5 } },
+    } as unknown as ModelCard;
+    const plain = { training: { ...recipe, augmentation: { rotate: 7 } } } as unknown as ModelCard;
+    expect([shadingOf(shaded), shadingOf(plain), shadingOf({} as ModelCard)]).toEqual([0.5, 0, 0]);
+    expect(sameRecipe({ ...recipe, shading: 0.5 }, { ...recipe, shading: shadingOf(shaded) })).toBe(true);
+    expect(sameRecipe(recipe, { ...recipe, shading: shadingOf(shaded) })).toBe(false);
+    expect(sameRecipe(recipe, { ...recipe, shading: shadingOf(plain) })).toBe(true);
+    expect(sameRecipe({ ...recipe, shading: 0.5 }, recipe)).toBe(false);
   });
 });
