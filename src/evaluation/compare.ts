@@ -19,7 +19,7 @@ export interface ModelSummary {
   covidVsPneumonia: number | null;
   withoutPediatric: number | null;
   heatmapOutsideLungs: number | null;
-  /** Share of training draws that were simulated phone photos ('none' when off). */
+  /** Share of training draws that were simulated phone photos ('none' when off), and lit unevenly. */
   photoAugment: string;
   /** AUC on each collection left out of training (from the card's `metrics.loso`). */
   unseen: Record<string, number | null>;
@@ -49,12 +49,19 @@ function photoAugmentOf(value: unknown): string {
   return `${first} of draws`;
 }
 
+/** What a card's training did for phone photos, in a few words (photo draws, uneven light). */
+function photoTrainingOf(card: ModelCard): string {
+  const shading = shadingOf(card);
+  const photos = photoAugmentOf(card.training?.['photoAugment']);
+  return shading > 0 ? `${photos}, uneven light on ${shading} of draws` : photos;
+}
+
 export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
   return {
     version: r.modelVersion,
     network: networkOf(card),
     crop: describeCrop(card),
-    photoAugment: photoAugmentOf(card.training?.['photoAugment']),
+    photoAugment: photoTrainingOf(card),
     test: summary(r.overall),
     covidVsPneumonia: r.covidVsPneumonia?.auc ?? null,
     withoutPediatric: r.withoutPediatric?.auc ?? null,
@@ -154,7 +161,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     version: card.version,
     network: networkOf(card),
     crop: describeCrop(card),
-    photoAugment: photoAugmentOf(card.training?.['photoAugment']),
+    photoAugment: photoTrainingOf(card),
     test: {
       n: test.n ?? 0,
       positives: test.positives ?? 0,

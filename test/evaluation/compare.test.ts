@@ -118,6 +118,12 @@ describe('summaryFromCard', () => {
     expect(summaryFromCard(paired as ModelCard).photoAugment).toBe(
       'each draw paired with its photo, consistency loss',
     );
+    // So does one trained with uneven light (--shading); the left-out figures above, all from
+    // before it existed, are another recipe's.
+    const shaded = { ...card, training: { ...card.training, augmentation: { rotate: 7, shading: 0.5 } } };
+    const shadedSummary = summaryFromCard(shaded as ModelCard);
+    expect(shadedSummary.photoAugment).toBe('0.3 of draws, uneven light on 0.5 of draws');
+    expect(shadedSummary.unseen).toEqual({});
   });
 });
 
