@@ -19,6 +19,8 @@ export interface ModelSummary {
   covidVsPneumonia: number | null;
   withoutPediatric: number | null;
   heatmapOutsideLungs: number | null;
+  /** Mean |change in probability| on simulated phone photos of the test images (absent: not measured). */
+  photoChange?: number | null | undefined;
   /** Share of training draws that were simulated phone photos ('none' when off), and lit unevenly. */
   photoAugment: string;
   /** AUC on each collection left out of training (from the card's `metrics.loso`). */
@@ -49,6 +51,14 @@ function photoAugmentOf(value: unknown): string {
   return `${first} of draws`;
 }
 
+/** The photo figure of both models, when both were measured (older summaries did not record it). */
+function photoClause(shipped: ModelSummary, other: ModelSummary): string {
+  const a = shipped.photoChange;
+  const b = other.photoChange;
+  if (a === undefined || a === null || b === undefined || b === null) return '';
+  return `, mean change in probability on simulated phone photos ${fmt(a)} vs ${fmt(b)}`;
+}
+
 /** What a card's training did for phone photos, in a few words (photo draws, uneven light). */
 function photoTrainingOf(card: ModelCard): string {
   const shading = shadingOf(card);
@@ -66,6 +76,7 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
     covidVsPneumonia: r.covidVsPneumonia?.auc ?? null,
     withoutPediatric: r.withoutPediatric?.auc ?? null,
     heatmapOutsideLungs: r.heatmap?.mask === 'lungs' ? r.heatmap.meanOutside : null,
+    photoChange: r.photo?.meanAbsDelta ?? null,
     unseen: unseenOf(card),
     unseenSpread: seedSpreadOf(card),
   };
@@ -178,6 +189,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     covidVsPneumonia: auc('covidVsPneumonia'),
     withoutPediatric: auc('withoutPediatric'),
     heatmapOutsideLungs: heatmap?.meanOutside ?? null,
+    photoChange: card.metrics?.phonePhoto?.meanAbsDelta ?? null,
     unseen: unseenOf(card),
     unseenSpread: seedSpreadOf(card),
   };
@@ -218,6 +230,7 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
     `${COMPARISON_START}${other.version} (${networkClause(shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
     `without pediatric images ${fmt(shipped.withoutPediatric)} vs ${fmt(other.withoutPediatric)}, heatmap mass outside the lungs ${fmt(shipped.heatmapOutsideLungs)} vs ${fmt(other.heatmapOutsideLungs)}` +
+    photoClause(shipped, other) +
     `${shared.length === 0 ? '' : `; AUC on collections left out of training: ${unseen}`}. ${verdict}`
   );
 }

@@ -53,6 +53,11 @@ describe('comparisonSentence', () => {
     expect(sentence).toContain('kept for its figures on collections left out of training');
     expect(comparisonSentence(centre, lungs)).toContain('the other model does better');
     expect(comparisonSentence(base('c', 'x', {}, 0.9), centre)).toContain('was not compared');
+    // The photo figure, once both models have one.
+    expect(sentence).not.toContain('phone photos');
+    const photos = comparisonSentence({ ...lungs, photoChange: 0.125 }, { ...centre, photoChange: 0.133 });
+    expect(photos).toContain('mean change in probability on simulated phone photos 0.125 vs 0.133');
+    expect(comparisonSentence({ ...lungs, photoChange: 0.125 }, centre)).not.toContain('phone photos');
   });
 
   it('does not call a gap inside the seed spread of the recipe a difference', () => {
@@ -122,6 +127,9 @@ describe('summaryFromCard', () => {
     // before it existed, are another recipe's.
     const shaded = { ...card, training: { ...card.training, augmentation: { rotate: 7, shading: 0.5 } } };
     const shadedSummary = summaryFromCard(shaded as ModelCard);
+    expect(shadedSummary.photoChange).toBeNull();
+    const measured = { ...card, metrics: { ...card.metrics, phonePhoto: { meanAbsDelta: 0.133 } } };
+    expect(summaryFromCard(measured as ModelCard).photoChange).toBe(0.133);
     expect(shadedSummary.photoAugment).toBe('0.3 of draws, uneven light on 0.5 of draws');
     expect(shadedSummary.unseen).toEqual({});
   });
