@@ -76,7 +76,8 @@ export function augmentBatch(
       size,
     ]);
     y = tf.where(tf.cast(tf.broadcastTo(coin(o.rescaleProbability), y.shape), 'bool'), rescaled, y);
-    if ((o.shading ?? 0) > 0) y = unevenLight(y as tfTypes.Tensor4D, random, o.shading ?? 0);
+    const shading = o.shading ?? 0;
+    if (shading > 0) y = unevenLight(y as tfTypes.Tensor4D, random, shading);
 
     return photometric(y, random, o);
   });
