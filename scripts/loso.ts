@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
-import { refreshLosoSentences, sameRecipe, shadingOf, unseenHeadline } from '../src/evaluation/compare.js';
+import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';
 
 interface Options {
   exclude: string[];
@@ -161,9 +161,7 @@ async function run(o: Options): Promise<void> {
     ...summary(m),
     lungs: trainedCard.preprocessing.lungs ?? null,
     // The recipe, so that figures from different runs can be told apart.
-    photoAugment: trainedCard.training?.['photoAugment'] ?? null,
-    epochs: trainedCard.training?.['epochs'] ?? null,
-    shading: shadingOf(trainedCard),
+    ...recipeOf(trainedCard),
     seed: trainedCard.training?.['seed'] ?? null,
     note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };

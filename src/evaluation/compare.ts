@@ -90,8 +90,7 @@ interface LosoEntry extends Recipe {
 
 /**
  * The collections left out of training (`metrics.loso`), counting only entries trained with this
- * card's recipe (photo augmentation, epochs) when the entry names its recipe: a figure of another
- * recipe says nothing about this model.
+ * card's recipe (see sameRecipe): a figure of another recipe says nothing about this model.
  */
 function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
   const loso = (card.metrics?.['loso'] ?? {}) as Record<string, LosoEntry>;
@@ -108,8 +107,8 @@ export interface Recipe {
 
 /**
  * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
- * reworded description still matches) and epochs. A part the figure does not name (older
- * cards) counts as the same.
+ * reworded description still matches), epochs and uneven-light share. A photo augmentation or
+ * epochs the figure does not name (older cards) count as the same; an unnamed share is 0.
  */
 export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
   const unnamed = (v: unknown) => v === undefined || v === null;
@@ -131,13 +130,18 @@ export function shadingOf(card: ModelCard): number {
   return typeof shading === 'number' ? shading : 0;
 }
 
+/** The recipe a card was trained with, as left-out figures record it (null: not named). */
+export function recipeOf(card: ModelCard): Recipe {
+  return {
+    photoAugment: card.training?.['photoAugment'] ?? null,
+    epochs: card.training?.['epochs'] ?? null,
+    shading: shadingOf(card),
+  };
+}
+
 /** Whether a left-out figure was trained with this card's recipe (see sameRecipe). */
 function ofOwnRecipe(figure: Recipe, card: ModelCard): boolean {
-  return sameRecipe(figure, {
-    photoAugment: card.training?.['photoAugment'],
-    epochs: card.training?.['epochs'],
-    shading: shadingOf(card),
-  });
+  return sameRecipe(figure, recipeOf(card));
 }
 
 /** AUC on each collection left out of training, of this card's recipe. */
