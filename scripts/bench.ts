@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: speed figures (not tests). For a generated 2048x2048 JPEG: decode+preprocess
- * and inference ms (median, p95) on the default backend and on the pure-JS cpu backend, images/s
- * through the worker pool, heatmap cost, and training throughput (wasm vs cpu).
+ * and inference ms (median, p95) on the default backend and on the pure-JS cpu backend, film
+ * detection on a simulated phone photo, images/s through the worker pool, heatmap cost, the
+ * cross-split duplicate check, and training throughput (wasm vs cpu).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,11 @@ import sharp from 'sharp';
 import { initBackend, tf, type BackendName } from '../src/tf/backend.js';
 import { createClassifier } from '../src/classifier/classifier.js';
 import { toModelInput } from '../src/image/preprocess.js';
+import { decodeImage } from '../src/image/decode.js';
+import { findFilm } from '../src/image/film.js';
+import { findDuplicates, type ImageHash } from '../src/training/split.js';
+import { mulberry32 } from '../src/training/random.js';
+import { simulatePhoto } from './lib/simulate-photo.js';
 import { createEngine } from '../src/classifier/engine.js';
 import { renderOverlay } from '../src/explain/overlay.js';
 import { loadModel } from '../src/model/io.js';
@@ -120,6 +126,28 @@ async function trainingFigures(backend: BackendName, steps: number, batch = 16) 
   return { msPerStep: step.median, imagesPerSecond: (batch * 1000) / step.median };
 }
 
+/** The pairwise pHash comparison that training runs before it trusts the splits. */
+async function duplicateCheckFigure() {
+  const random = mulberry32(9);
+  const word = () =>
+    Math.floor(random() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0');
+  const hashes: ImageHash[] = Array.from({ length: 4000 }, (_, i) => ({
+    sha256: `sha${i}`,
+    phash: word() + word(),
+  }));
+  const samples = hashes.map((_, i) => ({
+    file: `/bench/${i}.png`,
+    label: 'normal' as const,
+    covid: 0 as const,
+    source: 'bench',
+    patientId: `p${i}`,
+    split: 'train' as const,
+  }));
+  return timeIt(3, () => findDuplicates(samples, { hashes }));
+}
+
 async function run(o: Options): Promise<void> {
   const backend = await initBackend();
   const modelDir = await modelDirFor(o);
@@ -134,6 +162,13 @@ async function run(o: Options): Promise<void> {
   const pre = await timeIt(o.runs, () => engine.prepare(image));
   console.log(
     `decode + preprocess${engine.lungs === undefined ? '' : ' (incl. lung segmentation)'}: median ${ms(pre.median)}, p95 ${ms(pre.p95)}`,
+  );
+
+  // The film detector runs on every image; on a phone photo it also finds the film.
+  const photo = await decodeImage(await simulatePhoto(image, 1));
+  const film = await timeIt(o.runs, async () => findFilm(photo));
+  console.log(
+    `film detection on a ${photo.width}x${photo.height} simulated phone photo: median ${ms(film.median)}, p95 ${ms(film.p95)} (${findFilm(photo) === null ? 'no film found' : 'film found'})`,
   );
 
   const model = await loadModel(modelDir);
@@ -187,6 +222,9 @@ async function run(o: Options): Promise<void> {
     );
     await classifier.close();
   }
+
+  const dedupe = await duplicateCheckFigure();
+  console.log(`cross-split duplicate check, 4,000 precomputed hashes: median ${ms(dedupe.median)}`);
 
   if (o.train) {
     const wasm = await trainingFigures(backend, 5);

@@ -111,22 +111,6 @@ describe('findFilm', () => {
     ).toBeNull();
   });
 
-  it('is fast on a 1024 px working copy', async () => {
-    const xray = await makeChestLikeJpeg(300, 340);
-    const image = await decodeImage((await simulatePhotoDetailed(xray, 2)).jpeg);
-    expect(Math.max(image.width, image.height)).toBe(1024);
-    for (let i = 0; i < 5; i++) findFilm(image); // warm up the JIT
-    const times: number[] = [];
-    for (let i = 0; i < 9; i++) {
-      const t0 = performance.now();
-      findFilm(image);
-      times.push(performance.now() - t0);
-    }
-    times.sort((a, b) => a - b);
-    // ~5-10 ms on an idle core; the bound leaves room for a busy CI machine.
-    expect(times[4]).toBeLessThan(100);
-  });
-
   it('cropDecoded cuts the working copy to the box', async () => {
     const image = await decodeImage(await makeChestLikeJpeg(100, 80));
     const crop = cropDecoded(image, { left: 10, top: 20, width: 30, height: 40 });

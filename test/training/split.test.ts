@@ -211,7 +211,7 @@ describe('duplicates', () => {
     await expect(removeCrossSplitDuplicates([sample('p1', 'covid')])).rejects.toThrow(DatasetError);
   });
 
-  it('compares 4,000 precomputed hashes quickly', async () => {
+  it('finds the one planted duplicate among 4,000 precomputed hashes', async () => {
     const random = mulberry32(9);
     const hex = (): string =>
       Array.from({ length: 2 }, () =>
@@ -222,10 +222,8 @@ describe('duplicates', () => {
     const hashes: ImageHash[] = Array.from({ length: 4000 }, (_, i) => ({ sha256: `sha${i}`, phash: hex() }));
     hashes[3999] = { sha256: 'sha0', phash: hex() }; // an exact duplicate of #0
     const samples = hashes.map((_, i) => sample(`p${i}`, 'normal', { split: 'train' }));
-    const started = performance.now();
+    // How long this takes is a benchmark figure (npm run bench), not a test.
     const groups = await findDuplicates(samples, { hashes });
-    // ~0.1 s on an idle machine; the bound is loose for busy CI runners.
-    expect(performance.now() - started).toBeLessThan(5000);
     // Random 64-bit hashes are ~32 bits apart; only the planted exact pair is a duplicate.
     expect(groups).toEqual([{ indices: [0, 3999], exact: true }]);
   });
