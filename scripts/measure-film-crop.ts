@@ -1,12 +1,14 @@
 /**
  * `npx tsx scripts/measure-film-crop.ts --model <dir> [--split test] [--limit n]`: how much phone
- * photos of the film or screen change the model's answers, with and without cropping to the film
- * that `findFilm` finds, and how often `findFilm` fires on real (unsimulated) X-rays.
+ * photos of the film or screen change the model's answers, and how much of that the film step's
+ * crop accounts for; and how often `findFilm` fires on real (unsimulated) X-rays.
  *
- * Per image (seed = index, as `evaluate --simulate-photo`): the original; its simulated photo as
- * is; the photo cropped to `findFilm`'s box; the photo undistorted from `findFilm`'s quadrilateral
- * (`rectifyFilm`); the photo cropped to the true X-ray box (the best a box crop can do); and the original cropped when `findFilm` fires on it (what wiring the crop into
- * preprocessing would do to ordinary X-rays).
+ * Per image (seed = index, as `evaluate --simulate-photo`), each through the model's one
+ * preprocessing path: the original, and its simulated photo as served (film step included). Then
+ * the photo with the film step replaced by a given region (the step off for these): the whole
+ * photo; undistorted from `findFilm`'s quadrilateral (`rectifyFilm`); cropped to the true X-ray
+ * box (the best a box crop can do); the true box grown 5% per side into the surroundings; and
+ * `findFilm`'s box cut to the true box (the served crop without its surroundings).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,18 +45,25 @@ interface Row {
   source: string;
   covid: 0 | 1;
   variant: PhotoVariant;
+  /** The original as served (the film step fires on it only by mistake: `cleanFired`). */
   clean: number;
-  /** findFilm on the original: fired, and the probability with its crop applied. */
   cleanFired: boolean;
-  cleanCropped: number;
+  /** The photo as served: the film step crops it to `findFilm`'s box when it finds one. */
   photo: number;
   photoFound: boolean;
+  /** Outlines followed inwards by `detectFilm` (0: none found; 1: the outermost). */
+  photoDepth: number;
   /** Intersection over union of findFilm's box with the true X-ray box in the photo. */
   photoIou: number;
-  photoCropped: number;
+  /** The whole photo, no film step. */
+  photoWhole: number;
   /** The photo with findFilm's quadrilateral undistorted (rectifyFilm) instead of cropped. */
   photoRectified: number;
   photoTrueCrop: number;
+  /** The true box grown by GROWN per side: what a film box slightly too large gives. */
+  photoTrueGrown: number;
+  /** findFilm's box cut to the true box: the served crop without its strips of surroundings. */
+  photoFoundInTrue: number;
   findMs: number;
 }
 
@@ -87,11 +96,14 @@ async function run(o: Options): Promise<void> {
     modelDir: path.resolve(o.model),
     backend: parseBackendName(process.env['TFJS_BACKEND']),
   });
-  const spec = engine.card.preprocessing;
-  const score = async (image: DecodedImage): Promise<number> => {
+  const served = engine.card.preprocessing;
+  // A region given by hand replaces the film step, which would otherwise look for a film in it.
+  const given = { ...served, film: false };
+  const score = async (image: DecodedImage, spec = served): Promise<number> => {
     const [p = Number.NaN] = await engine.predict([(await prepareDecoded(image, spec, engine.lungs)).input]);
     return p;
   };
+  const scoreGiven = (image: DecodedImage) => score(image, given);
   const dataset = await loadDataset(o.data);
   const all = o.split === 'all' ? dataset.samples : dataset.samples.filter((s) => s.split === o.split);
   // Evenly spread, so that every collection is in a quick look (the split is sorted by source).
@@ -107,7 +119,7 @@ async function run(o: Options): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const [index, sample] of samples.entries()) {
-      rows.push(await measure(sample, index, score, o.without));
+      rows.push(await measure(sample, index, score, scoreGiven, o.without));
       bar?.update(index + 1);
     }
   } finally {
@@ -133,6 +145,7 @@ async function measure(
   sample: Sample,
   index: number,
   score: (image: DecodedImage) => Promise<number>,
+  scoreGiven: (image: DecodedImage) => Promise<number>,
   without: readonly PhotoEffect[],
 ): Promise<Row> {
   const bytes = await readFile(sample.file);
@@ -145,24 +158,51 @@ async function measure(
   const onPhoto = detectFilm(photoImage);
   // The photo's working copy may be smaller than the photo: scale the true corners with it.
   const truth = trueBox(photo.xray, photoImage.width / photo.width);
-  const pClean = await score(clean);
-  const pPhoto = await score(photoImage);
+  const cut = (box: FilmBox) => scoreGiven(cropDecoded(photoImage, box));
+  const whole = await scoreGiven(photoImage);
   return {
     file: path.relative(process.cwd(), sample.file),
     source: sample.source,
     covid: sample.covid,
     variant: photo.variant,
-    clean: pClean,
+    clean: await score(clean),
     cleanFired: onClean !== null,
-    cleanCropped: onClean === null ? pClean : await score(cropDecoded(clean, onClean.box)),
-    photo: pPhoto,
+    photo: await score(photoImage),
     photoFound: onPhoto !== null,
+    photoDepth: onPhoto?.depth ?? 0,
     photoIou: onPhoto === null ? 0 : iou(onPhoto.box, truth),
-    photoCropped: onPhoto === null ? pPhoto : await score(cropDecoded(photoImage, onPhoto.box)),
-    photoRectified: onPhoto === null ? pPhoto : await score(rectifyFilm(photoImage, onPhoto.quad)),
-    photoTrueCrop: await score(cropDecoded(photoImage, truth)),
+    photoWhole: whole,
+    photoRectified: onPhoto === null ? whole : await scoreGiven(rectifyFilm(photoImage, onPhoto.quad)),
+    photoTrueCrop: await cut(truth),
+    photoTrueGrown: await cut(grow(truth, GROWN, photoImage)),
+    photoFoundInTrue: await cut(onPhoto === null ? truth : intersection(onPhoto.box, truth)),
     findMs,
   };
+}
+
+/** Per side, as a share of the box's width and height. */
+const GROWN = 0.05;
+
+function grow(box: FilmBox, share: number, image: { width: number; height: number }): FilmBox {
+  const dx = Math.round(box.width * share);
+  const dy = Math.round(box.height * share);
+  const left = Math.max(0, box.left - dx);
+  const top = Math.max(0, box.top - dy);
+  return {
+    left,
+    top,
+    width: Math.min(image.width, box.left + box.width + dx) - left,
+    height: Math.min(image.height, box.top + box.height + dy) - top,
+  };
+}
+
+/** The overlap of two boxes; `b` when they do not overlap. */
+function intersection(a: FilmBox, b: FilmBox): FilmBox {
+  const left = Math.max(a.left, b.left);
+  const top = Math.max(a.top, b.top);
+  const width = Math.min(a.left + a.width, b.left + b.width) - left;
+  const height = Math.min(a.top + a.height, b.top + b.height) - top;
+  return width > 0 && height > 0 ? { left, top, width, height } : b;
 }
 
 /** The largest upright box inside the true X-ray corners (scaled), as findFilm would crop. */
@@ -187,16 +227,18 @@ interface Summary {
   n: number;
   cleanAuc: number;
   photo: Condition;
-  photoCropped: Condition;
+  photoWhole: Condition;
   photoRectified: Condition;
   photoTrueCrop: Condition;
-  /** Originals with findFilm's crop applied wherever it fires (production if wired). */
-  cleanCropped: Condition;
+  photoTrueGrown: Condition;
+  photoFoundInTrue: Condition;
   falseCropRate: number;
   photoFoundRate: number;
   /** Share of photos where the found box overlaps the true X-ray box with IoU >= 0.5. */
   photoGoodRate: number;
-  perVariant: Record<string, { n: number; photo: Condition; photoCropped: Condition; foundRate: number }>;
+  perVariant: Record<string, { n: number; photo: Condition; photoWhole: Condition; foundRate: number }>;
+  /** Served photos by how deep `detectFilm` followed the outlines (0: no film found). */
+  perDepth: Record<string, { n: number; photo: Condition; photoTrueCrop: Condition }>;
   findMsMedian: number;
 }
 
@@ -220,8 +262,17 @@ function summarise(rows: readonly Row[]): Summary {
     perVariant[variant] = {
       n: subset.length,
       photo: condition(subset, (r) => r.photo),
-      photoCropped: condition(subset, (r) => r.photoCropped),
+      photoWhole: condition(subset, (r) => r.photoWhole),
       foundRate: share((r) => r.photoFound, subset),
+    };
+  }
+  const perDepth: Summary['perDepth'] = {};
+  for (const depth of [...new Set(rows.map((r) => r.photoDepth))].sort((a, b) => a - b)) {
+    const subset = rows.filter((r) => r.photoDepth === depth);
+    perDepth[String(depth)] = {
+      n: subset.length,
+      photo: condition(subset, (r) => r.photo),
+      photoTrueCrop: condition(subset, (r) => r.photoTrueCrop),
     };
   }
   const times = rows.map((r) => r.findMs).sort((a, b) => a - b);
@@ -232,14 +283,16 @@ function summarise(rows: readonly Row[]): Summary {
       rows.map((r) => r.clean),
     ),
     photo: condition(rows, (r) => r.photo),
-    photoCropped: condition(rows, (r) => r.photoCropped),
+    photoWhole: condition(rows, (r) => r.photoWhole),
     photoRectified: condition(rows, (r) => r.photoRectified),
     photoTrueCrop: condition(rows, (r) => r.photoTrueCrop),
-    cleanCropped: condition(rows, (r) => r.cleanCropped),
+    photoTrueGrown: condition(rows, (r) => r.photoTrueGrown),
+    photoFoundInTrue: condition(rows, (r) => r.photoFoundInTrue),
     falseCropRate: share((r) => r.cleanFired),
     photoFoundRate: share((r) => r.photoFound),
     photoGoodRate: share((r) => r.photoIou >= 0.5),
     perVariant,
+    perDepth,
     findMsMedian: times[Math.floor(times.length / 2)] ?? Number.NaN,
   };
 }
@@ -249,15 +302,22 @@ function printSummary(s: Summary): void {
   const line = (name: string, c: Condition) =>
     console.log(`  ${name.padEnd(34)} AUC ${f(c.auc)}  drop ${f(c.aucDrop)}  mean |dp| ${f(c.meanAbsDelta)}`);
   console.log(`  originals                          AUC ${f(s.cleanAuc)}`);
-  line('photos, no crop', s.photo);
-  line('photos, cropped by findFilm', s.photoCropped);
-  line('photos, undistorted by findFilm', s.photoRectified);
-  line('photos, cropped to the true X-ray', s.photoTrueCrop);
-  line('originals, cropped where it fires', s.cleanCropped);
+  line('photos as served (film step)', s.photo);
+  line('photos whole (no film step)', s.photoWhole);
+  line('photos undistorted by findFilm', s.photoRectified);
+  line('photos cut to the true X-ray', s.photoTrueCrop);
+  line(`true X-ray box + ${GROWN * 100}% per side`, s.photoTrueGrown);
+  line("findFilm's box cut to the true box", s.photoFoundInTrue);
   for (const [variant, v] of Object.entries(s.perVariant)) {
     console.log(
-      `  ${variant} (n ${v.n}): no crop drop ${f(v.photo.aucDrop)}, |dp| ${f(v.photo.meanAbsDelta)}; ` +
-        `findFilm crop drop ${f(v.photoCropped.aucDrop)}, |dp| ${f(v.photoCropped.meanAbsDelta)}; found ${f(v.foundRate)}`,
+      `  ${variant} (n ${v.n}): as served drop ${f(v.photo.aucDrop)}, |dp| ${f(v.photo.meanAbsDelta)}; ` +
+        `whole photo drop ${f(v.photoWhole.aucDrop)}, |dp| ${f(v.photoWhole.meanAbsDelta)}; found ${f(v.foundRate)}`,
+    );
+  }
+  for (const [depth, v] of Object.entries(s.perDepth)) {
+    console.log(
+      `  ${depth === '0' ? 'no film found' : `outline depth ${depth}`} (n ${v.n}): as served |dp| ${f(v.photo.meanAbsDelta)}, ` +
+        `cut to the true X-ray |dp| ${f(v.photoTrueCrop.meanAbsDelta)}`,
     );
   }
   console.log(
