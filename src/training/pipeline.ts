@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { initBackend, tf, type BackendName } from '../tf/backend.js';
@@ -20,7 +21,7 @@ import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import type { SourceBalance } from './sampler.js';
 import { createSegmenter, LUNG_MODEL_DIR } from '../lungs/segment.js';
 import { fitHeadForModel } from '../gate/fit-head.js';
-import { mulberry32, shuffle } from './random.js';
+import { deriveSeed, mulberry32, shuffle } from './random.js';
 
 /** The preprocessing of our default model; `--seed-baseline` uses the seed's 64 px instead. */
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
@@ -35,8 +36,19 @@ export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
 
 /** Share of training draws that use a simulated phone photo of the image (`--photo-augment`). */
 export const DEFAULT_PHOTO_AUGMENT = 0.3;
-/** Photo seeds for training start here, away from evaluate's (seed = image index). */
+/** Photo seeds for training lie in [this, 2x this), away from evaluate's (seed = image index). */
 const TRAIN_PHOTO_SEED = 1_000_000;
+
+/**
+ * The seed of an image's training photo, from its bytes: the same photo whatever else is in the
+ * split, so a run that leaves sources out (loso, --exclude-pediatric) trains on the same photos
+ * and finds them in the input cache.
+ */
+export function trainPhotoSeed(bytes: Uint8Array): number {
+  return (
+    TRAIN_PHOTO_SEED + (deriveSeed(0, createHash('sha256').update(bytes).digest('hex')) % TRAIN_PHOTO_SEED)
+  );
+}
 
 /** The lung step of the default model (`--lungs`, `--lung-margin`): chosen by measurement, see the card. */
 export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
@@ -282,7 +294,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
               consistency > 0
                 ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits`
                 : `${req.photoAugment} of draws use a simulated phone photo of the image`
-            } (one photo per image, seeds from ${TRAIN_PHOTO_SEED}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
+            } (one photo per image, seeded by its bytes in ${TRAIN_PHOTO_SEED}-${2 * TRAIN_PHOTO_SEED - 1}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,
       seconds: Math.round(result.seconds),
       msPerStep: Math.round(result.msPerStep),
@@ -370,10 +382,10 @@ async function photoViews(
   // The generator is measurement tooling (scripts/), loaded only when asked for.
   const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
   let done = 0;
-  return mapWithConcurrency(samples, 2, async (sample, index) => {
+  return mapWithConcurrency(samples, 2, async (sample) => {
     try {
       const bytes = await fs.readFile(sample.file);
-      const seed = TRAIN_PHOTO_SEED + index;
+      const seed = trainPhotoSeed(bytes);
       const made = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
         const photo = await simulatePhoto(bytes, seed);
         return {

@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runTraining, type TrainingRequest } from '../../src/training/pipeline.js';
+import { runTraining, trainPhotoSeed, type TrainingRequest } from '../../src/training/pipeline.js';
 import { evaluateModel, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
 import { mulberry32 } from '../../src/training/random.js';
 import { makeTempDir, removeDir } from './fixtures.js';
 import { makeTestLungModel } from '../helpers/model.js';
+import { makeChestLikeJpeg } from '../helpers/images.js';
 
 /**
  * A synthetic two-class problem the network can learn in a few steps: "covid" images carry a
@@ -179,6 +180,7 @@ describe('npm run train with the lung step', () => {
     expect(card.data?.trainImages).toBe(16);
     expect(card.preprocessing.film).toBe(true);
     expect(String(card.training?.['photoAugment'])).toMatch(/^0\.5 of draws use a simulated phone photo/);
+    expect(String(card.training?.['photoAugment'])).toContain('seeded by its bytes');
     expect(JSON.parse(await fs.readFile(path.join(modelDir, 'lungs', 'card.json'), 'utf8'))).toMatchObject({
       version: lungVersion,
     });
@@ -194,4 +196,22 @@ describe('npm run train with the lung step', () => {
       xraysAccepted: { n: 16 },
     });
   }, 120_000);
+});
+
+describe('trainPhotoSeed', () => {
+  it("depends on the image's bytes only, in training's own range, apart from evaluation's seeds", async () => {
+    const images = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => makeChestLikeJpeg(120, 130, { seed: i })),
+    );
+    const seeds = images.map((bytes) => trainPhotoSeed(bytes));
+    // The same bytes, read again (another run, a split that leaves others out): the same photo.
+    expect(images.map((bytes) => trainPhotoSeed(Uint8Array.from(bytes)))).toEqual(seeds);
+    for (const seed of seeds) {
+      expect(Number.isInteger(seed)).toBe(true);
+      // evaluate --simulate-photo seeds by index (< 1,000,000); the gate's head from 2,000,000.
+      expect(seed).toBeGreaterThanOrEqual(1_000_000);
+      expect(seed).toBeLessThan(2_000_000);
+    }
+    expect(new Set(seeds).size).toBe(seeds.length);
+  });
 });
