@@ -175,7 +175,7 @@ async function measure(
     photoRectified: onPhoto === null ? whole : await scoreGiven(rectifyFilm(photoImage, onPhoto.quad)),
     photoTrueCrop: await cut(truth),
     photoTrueGrown: await cut(grow(truth, GROWN, photoImage)),
-    photoFoundInTrue: await cut(onPhoto === null ? truth : intersection(onPhoto.box, truth)),
+    photoFoundInTrue: await cut((onPhoto === null ? null : overlap(onPhoto.box, truth)) ?? truth),
     findMs,
   };
 }
@@ -196,13 +196,13 @@ function grow(box: FilmBox, share: number, image: { width: number; height: numbe
   };
 }
 
-/** The overlap of two boxes; `b` when they do not overlap. */
-function intersection(a: FilmBox, b: FilmBox): FilmBox {
+/** The overlap of two boxes, or null when they do not overlap. */
+function overlap(a: FilmBox, b: FilmBox): FilmBox | null {
   const left = Math.max(a.left, b.left);
   const top = Math.max(a.top, b.top);
   const width = Math.min(a.left + a.width, b.left + b.width) - left;
   const height = Math.min(a.top + a.height, b.top + b.height) - top;
-  return width > 0 && height > 0 ? { left, top, width, height } : b;
+  return width > 0 && height > 0 ? { left, top, width, height } : null;
 }
 
 /** The largest upright box inside the true X-ray corners (scaled), as findFilm would crop. */
@@ -211,9 +211,8 @@ function trueBox(quad: Quad, scale: number): FilmBox {
 }
 
 function iou(a: FilmBox, b: FilmBox): number {
-  const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
-  const h = Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top);
-  const inter = Math.max(0, w) * Math.max(0, h);
+  const both = overlap(a, b);
+  const inter = both === null ? 0 : both.width * both.height;
   return inter / (a.width * a.height + b.width * b.height - inter);
 }
 
