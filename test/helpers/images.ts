@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import sharp from 'sharp';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 
@@ -20,6 +22,28 @@ export async function makeChestLikeJpeg(
     <ellipse cx="56" cy="66" rx="12" ry="10" fill="rgb(190,190,190)"/>
   </svg>`;
   return sharp(Buffer.from(svg)).greyscale().jpeg({ quality: 90 }).toBuffer();
+}
+
+/**
+ * A folder-layout data set with only a test split: `perLabel` chest-like JPEGs each in test/covid
+ * and test/normal, `width` px wide and 10 px wider for each next one, seeds 0.. and 10...
+ */
+export async function makeChestTestSplit(
+  root: string,
+  perLabel: number,
+  size: { width: number; height: number },
+): Promise<string> {
+  for (const [label, offset] of [
+    ['covid', 0],
+    ['normal', 10],
+  ] as const) {
+    await mkdir(path.join(root, 'test', label), { recursive: true });
+    for (let i = 0; i < perLabel; i++) {
+      const bytes = await makeChestLikeJpeg(size.width + 10 * i, size.height, { seed: offset + i });
+      await writeFile(path.join(root, 'test', label, `${label}-${i}.jpg`), bytes);
+    }
+  }
+  return root;
 }
 
 export async function makeColourPhotoJpeg(width = 200, height = 150): Promise<Buffer> {

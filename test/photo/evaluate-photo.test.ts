@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { evaluateModel, markdownReport, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeChestTestSplit } from '../helpers/images.js';
 
 let work: string;
 let modelDir: string;
@@ -16,16 +16,7 @@ beforeAll(async () => {
   modelDir = await makeTestModel({ dir: path.join(work, 'model') });
   data = path.join(work, 'data');
   // A tiny folder-layout dataset: test/covid and test/normal, three images each.
-  for (const [label, offset] of [
-    ['covid', 0],
-    ['normal', 10],
-  ] as const) {
-    await mkdir(path.join(data, 'test', label), { recursive: true });
-    for (let i = 0; i < 3; i++) {
-      const bytes = await makeChestLikeJpeg(180 + 10 * i, 200, { seed: offset + i });
-      await writeFile(path.join(data, 'test', label, `${label}-${i}.jpg`), bytes);
-    }
-  }
+  await makeChestTestSplit(data, 3, { width: 180, height: 200 });
 });
 
 afterAll(async () => {

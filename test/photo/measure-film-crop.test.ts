@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,7 +9,7 @@ import { decodeImage } from '../../src/image/decode.js';
 import { prepareDecoded } from '../../src/image/preprocess.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeChestTestSplit } from '../helpers/images.js';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -34,16 +34,7 @@ beforeAll(async () => {
   modelDir = await makeTestModel({ dir: path.join(work, 'model') });
   engine = await createEngine({ modelDir });
   data = path.join(work, 'data');
-  for (const [label, offset] of [
-    ['covid', 0],
-    ['normal', 10],
-  ] as const) {
-    await mkdir(path.join(data, 'test', label), { recursive: true });
-    for (let i = 0; i < 2; i++) {
-      const bytes = await makeChestLikeJpeg(260 + 10 * i, 300, { seed: offset + i });
-      await writeFile(path.join(data, 'test', label, `${label}-${i}.jpg`), bytes);
-    }
-  }
+  await makeChestTestSplit(data, 2, { width: 260, height: 300 });
 });
 
 afterAll(async () => {
