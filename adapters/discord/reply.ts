@@ -4,7 +4,7 @@
  */
 import { AttachmentBuilder, EmbedBuilder, type InteractionEditReplyOptions } from 'discord.js';
 import type { ClassifyResult } from '../../src/core/result.js';
-import { formatError, resultParts } from '../../src/messages/index.js';
+import { formatError, replyText, resultParts } from '../../src/messages/index.js';
 
 export const HEATMAP_FILE_NAME = 'heatmap.png';
 
@@ -20,15 +20,7 @@ export function truncate(text: string, max: number): string {
 /** Probability (or refusal text), what it means, the heatmap when present, disclaimer, model version. */
 export function resultReply(result: ClassifyResult, locale: string | null): InteractionEditReplyOptions {
   const parts = resultParts(result, locale);
-  const description = [
-    parts.headline,
-    parts.meaning,
-    parts.photoNote,
-    parts.heatmapCaption,
-    `⚠️ ${parts.disclaimer}`,
-  ]
-    .filter((s): s is string => s !== undefined && s !== '')
-    .join('\n\n');
+  const description = replyText(parts, { withVersion: false });
   const embed = new EmbedBuilder()
     .setColor(EMBED_COLOUR)
     .setTitle(truncate(parts.title, LIMITS.title))

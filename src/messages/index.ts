@@ -94,8 +94,23 @@ function refusalParts(result: Refusal, c: Catalog): ResultParts {
 
 /** A whole reply as plain text: probability, meaning, model version, disclaimer. */
 export function formatResult(result: ClassifyResult, locale?: string | null): string {
-  const p = resultParts(result, locale);
-  return [p.headline, p.meaning, p.photoNote, p.heatmapCaption, p.modelVersion, `⚠️ ${p.disclaimer}`]
+  return replyText(resultParts(result, locale));
+}
+
+/**
+ * The parts of a reply as paragraphs, in the one order every reply uses: probability, meaning,
+ * photo note, heatmap caption, model version, disclaimer. `withVersion: false` leaves the model
+ * version out, for layouts that show it elsewhere (a Discord embed's footer).
+ */
+export function replyText(p: ResultParts, options: { withVersion: boolean } = { withVersion: true }): string {
+  return [
+    p.headline,
+    p.meaning,
+    p.photoNote,
+    p.heatmapCaption,
+    options.withVersion ? p.modelVersion : undefined,
+    `⚠️ ${p.disclaimer}`,
+  ]
     .filter((s): s is string => s !== undefined && s !== '')
     .join('\n\n');
 }
