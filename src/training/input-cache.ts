@@ -8,7 +8,7 @@
  * Only the data set's own derived inputs are stored; the bots never use it.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
@@ -32,11 +32,16 @@ export interface InputCache {
 export const DEFAULT_CACHE_DIR = path.join('node_modules', '.cache', 'xray-covid-bot', 'inputs');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** Folders whose code decides what a prepared input (or a simulated photo) looks like. */
+/**
+ * The code that decides what a prepared input (or a simulated photo) looks like: these folders, and
+ * the seeded random numbers the photo generator draws from (imported from outside them).
+ */
 const PREPROCESSING_CODE = [
   path.join(here, '..', 'image'),
   path.join(here, '..', 'lungs'),
   path.join(here, '..', '..', 'scripts', 'lib'),
+  // random.ts here, or random.js when compiled: the same extension as this module.
+  path.join(here, `random${path.extname(fileURLToPath(import.meta.url))}`),
 ];
 
 let codeHash: string | undefined;
@@ -45,17 +50,26 @@ let codeHash: string | undefined;
 function preprocessingCodeHash(): string {
   if (codeHash !== undefined) return codeHash;
   const hash = createHash('sha256');
-  for (const dir of PREPROCESSING_CODE) {
-    let names: string[];
-    try {
-      names = readdirSync(dir).filter((n) => /\.[cm]?[jt]s$/.test(n));
-    } catch {
-      continue;
-    }
-    for (const name of names.sort()) hash.update(name).update(readFileSync(path.join(dir, name)));
+  for (const entry of PREPROCESSING_CODE) {
+    for (const file of sourceFiles(entry)) hash.update(path.basename(file)).update(readFileSync(file));
   }
   codeHash = hash.digest('hex');
   return codeHash;
+}
+
+const SOURCE_FILE = /\.[cm]?[jt]s$/;
+
+/** A source file as itself, a folder as its source files in name order; nothing when missing. */
+function sourceFiles(entry: string): string[] {
+  if (SOURCE_FILE.test(entry)) return existsSync(entry) ? [entry] : [];
+  try {
+    return readdirSync(entry)
+      .filter((n) => SOURCE_FILE.test(n))
+      .sort()
+      .map((n) => path.join(entry, n));
+  } catch {
+    return [];
+  }
 }
 
 export function inputCache(dir: string): InputCache {
