@@ -19,6 +19,7 @@ import { createEngine } from '../src/classifier/engine.js';
 import { decodeImage, type DecodedImage } from '../src/image/decode.js';
 import { cropDecoded, detectFilm, innerBox, rectifyFilm, type FilmBox } from '../src/image/film.js';
 import { prepareDecoded } from '../src/image/preprocess.js';
+import { growBox } from '../src/lungs/mask.js';
 import { auc } from '../src/evaluation/metrics.js';
 import { loadDataset, type Sample, type Split } from '../src/training/datasets.js';
 import { parseBackendName } from '../src/tf/backend.js';
@@ -174,7 +175,7 @@ async function measure(
     photoWhole: whole,
     photoRectified: onPhoto === null ? whole : await scoreGiven(rectifyFilm(photoImage, onPhoto.quad)),
     photoTrueCrop: await cut(truth),
-    photoTrueGrown: await cut(grow(truth, GROWN, photoImage)),
+    photoTrueGrown: await cut(growBox(truth, GROWN, photoImage)),
     photoFoundInTrue: await cut((onPhoto === null ? null : overlap(onPhoto.box, truth)) ?? truth),
     findMs,
   };
@@ -182,19 +183,6 @@ async function measure(
 
 /** Per side, as a share of the box's width and height. */
 const GROWN = 0.05;
-
-function grow(box: FilmBox, share: number, image: { width: number; height: number }): FilmBox {
-  const dx = Math.round(box.width * share);
-  const dy = Math.round(box.height * share);
-  const left = Math.max(0, box.left - dx);
-  const top = Math.max(0, box.top - dy);
-  return {
-    left,
-    top,
-    width: Math.min(image.width, box.left + box.width + dx) - left,
-    height: Math.min(image.height, box.top + box.height + dy) - top,
-  };
-}
 
 /** The overlap of two boxes, or null when they do not overlap. */
 function overlap(a: FilmBox, b: FilmBox): FilmBox | null {

@@ -36,13 +36,16 @@ export function lungsFound(mask: LungMask, minPlausibility: number): boolean {
  * clipped to the image: the region a lung crop keeps. Null when no lungs were found.
  */
 export function lungBox(mask: LungMask, margin: number): LungBox | null {
-  if (mask.box === null) return null;
-  const { left, top, width, height } = mask.box;
-  const dx = Math.round(width * margin);
-  const dy = Math.round(height * margin);
-  const x0 = Math.max(0, left - dx);
-  const y0 = Math.max(0, top - dy);
-  const x1 = Math.min(mask.width, left + width + dx);
-  const y1 = Math.min(mask.height, top + height + dy);
+  return mask.box === null ? null : growBox(mask.box, margin, mask);
+}
+
+/** `box` grown by `margin` (a fraction of its width and height) on each side, clipped to the image. */
+export function growBox(box: LungBox, margin: number, image: { width: number; height: number }): LungBox {
+  const dx = Math.round(box.width * margin);
+  const dy = Math.round(box.height * margin);
+  const x0 = Math.max(0, box.left - dx);
+  const y0 = Math.max(0, box.top - dy);
+  const x1 = Math.min(image.width, box.left + box.width + dx);
+  const y1 = Math.min(image.height, box.top + box.height + dy);
   return { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
 }
