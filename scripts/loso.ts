@@ -9,16 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { withPhotoTrainingOptions } from './lib/photo-training-options.js';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { fmt, summary } from '../src/evaluation/figures.js';
 import { readCard, writeCard, type ModelCard } from '../src/model/card.js';
-import {
-  DEFAULT_LUNGS,
-  DEFAULT_PHOTO_AUGMENT,
-  DEFAULT_PREPROCESSING,
-  runTraining,
-} from '../src/training/pipeline.js';
+import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
@@ -64,24 +60,6 @@ const program = new Command()
     new Option('--lungs <mode>', 'lung step of the model trained')
       .choices(['off', 'check', 'crop'])
       .default(DEFAULT_LUNGS.mode),
-  )
-  .option(
-    '--photo-augment <share>',
-    'share of draws that use a simulated phone photo',
-    (v) => Number(v),
-    DEFAULT_PHOTO_AUGMENT,
-  )
-  .option(
-    '--shading <share>',
-    'share of draws lit unevenly (gradient, vignetting, glare), as in phone photos of a film (0: off)',
-    (v) => Number(v),
-    0,
-  )
-  .option(
-    '--photo-consistency <weight>',
-    'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
-    (v) => Number(v),
-    0,
   )
   .addOption(
     new Option(
@@ -202,4 +180,5 @@ async function recordRow<T>(
   console.log(`Card updated (metrics.${field}): ${path.join(target, 'card.json')}`);
 }
 
+withPhotoTrainingOptions(program);
 await program.parseAsync();

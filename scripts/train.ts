@@ -7,12 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { Command, Option } from 'commander';
+import { finiteNumber, withPhotoTrainingOptions } from './lib/photo-training-options.js';
 import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
 import {
   DEFAULT_LUNGS,
-  DEFAULT_PHOTO_AUGMENT,
   DEFAULT_PREPROCESSING,
   SEED_PREPROCESSING,
   runTraining,
@@ -60,11 +60,6 @@ const int = (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${v}`);
   return n;
 };
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
-  return n;
-};
 
 const program = new Command()
   .name('npm run train --')
@@ -76,7 +71,7 @@ const program = new Command()
   .addOption(new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'))
   .option('--seed-baseline', "the seed project's CNN at 64 px without augmentation (for comparison)", false)
   .option('--size <px>', 'input side in pixels', int)
-  .option('--crop <fraction>', 'central fraction kept before resizing', num)
+  .option('--crop <fraction>', 'central fraction kept before resizing', finiteNumber)
   .addOption(new Option('--fit <mode>', 'how images become square').choices(['fill', 'contain', 'cover']))
   .addOption(
     new Option('--contrast <mode>', 'per-image contrast equalisation').choices([
@@ -87,7 +82,7 @@ const program = new Command()
   )
   .option('--epochs <n>', 'maximum epochs', int, DEFAULT_TRAIN_OPTIONS.epochs)
   .option('--batch-size <n>', 'images per step', int, DEFAULT_TRAIN_OPTIONS.batchSize)
-  .option('--lr <rate>', 'Adam learning rate', num, DEFAULT_TRAIN_OPTIONS.learningRate)
+  .option('--lr <rate>', 'Adam learning rate', finiteNumber, DEFAULT_TRAIN_OPTIONS.learningRate)
   .option('--seed <n>', 'random seed (split, init, sampling, augmentation)', int, DEFAULT_TRAIN_OPTIONS.seed)
   .option(
     '--patience <n>',
@@ -118,7 +113,12 @@ const program = new Command()
       .choices(['off', 'check', 'crop'])
       .default(DEFAULT_LUNGS.mode),
   )
-  .option('--lung-margin <fraction>', 'margin around the lung box, per side', num, DEFAULT_LUNGS.margin)
+  .option(
+    '--lung-margin <fraction>',
+    'margin around the lung box, per side',
+    finiteNumber,
+    DEFAULT_LUNGS.margin,
+  )
   .option('--lungs-dir <dir>', 'lung model to use (default: lungs/ in the model directory)')
   .option(
     '--negatives <dir>',
@@ -126,24 +126,6 @@ const program = new Command()
     path.resolve('../shared/data/negatives'),
   )
   .option('--no-negatives', "train without the gate's head")
-  .option(
-    '--photo-augment <share>',
-    'share of draws that use a simulated phone photo of the image (0: off)',
-    num,
-    DEFAULT_PHOTO_AUGMENT,
-  )
-  .option(
-    '--shading <share>',
-    'share of draws lit unevenly (gradient, vignetting, glare), as in phone photos of a film (0: off)',
-    num,
-    0,
-  )
-  .option(
-    '--photo-consistency <weight>',
-    'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
-    num,
-    0,
-  )
   .option(
     '--cache <dir>',
     'reuse prepared inputs of earlier runs (keyed by image, spec and preprocessing code)',
@@ -232,4 +214,5 @@ async function run(o: Options): Promise<void> {
   }
 }
 
+withPhotoTrainingOptions(program);
 await program.parseAsync();
