@@ -32,16 +32,18 @@ export interface InputCache {
 export const DEFAULT_CACHE_DIR = path.join('node_modules', '.cache', 'xray-covid-bot', 'inputs');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const ext = path.extname(fileURLToPath(import.meta.url));
 /**
- * The code that decides what a prepared input (or a simulated photo) looks like: these folders, and
- * the seeded random numbers the photo generator draws from (imported from outside them).
+ * The code that decides what a prepared input (or a simulated photo) looks like: these folders,
+ * the photo generator, and the seeded random numbers it draws from. Only these: hashing more (the
+ * scripts' option parsing, say) would throw away hours of prepared inputs for nothing.
  */
 const PREPROCESSING_CODE = [
   path.join(here, '..', 'image'),
   path.join(here, '..', 'lungs'),
-  path.join(here, '..', '..', 'scripts', 'lib'),
-  // random.ts here, or random.js when compiled: the same extension as this module.
-  path.join(here, `random${path.extname(fileURLToPath(import.meta.url))}`),
+  // .ts here, or .js when compiled: the same extension as this module.
+  path.join(here, '..', '..', 'scripts', 'lib', `simulate-photo${ext}`),
+  path.join(here, `random${ext}`),
 ];
 
 let codeHash: string | undefined;
@@ -50,11 +52,14 @@ let codeHash: string | undefined;
 function preprocessingCodeHash(): string {
   if (codeHash !== undefined) return codeHash;
   const hash = createHash('sha256');
-  for (const entry of PREPROCESSING_CODE) {
-    for (const file of sourceFiles(entry)) hash.update(path.basename(file)).update(readFileSync(file));
-  }
+  for (const file of preprocessingCodeFiles()) hash.update(path.basename(file)).update(readFileSync(file));
   codeHash = hash.digest('hex');
   return codeHash;
+}
+
+/** The source files whose text goes into every key. */
+export function preprocessingCodeFiles(): string[] {
+  return PREPROCESSING_CODE.flatMap(sourceFiles);
 }
 
 const SOURCE_FILE = /\.[cm]?[jt]s$/;

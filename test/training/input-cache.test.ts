@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { inputCache } from '../../src/training/input-cache.js';
+import { inputCache, preprocessingCodeFiles } from '../../src/training/input-cache.js';
 import { prepareInputs } from '../../src/training/inputs.js';
 import type { Sample } from '../../src/training/datasets.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
@@ -31,6 +31,23 @@ describe('the prepared-input cache', () => {
     expect(cache.key(bytes, { ...TEST_PREPROCESSING, size: 48 })).not.toBe(key);
     expect(cache.key(bytes, TEST_PREPROCESSING, 'photo:1')).not.toBe(key);
     expect(cache.key(bytes.subarray(1), TEST_PREPROCESSING)).not.toBe(key);
+  });
+
+  it("hashes the code that makes an input or a photo, and not the scripts' option parsing", () => {
+    const names = preprocessingCodeFiles().map((f) =>
+      path.relative(process.cwd(), f).split(path.sep).join('/'),
+    );
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'src/image/preprocess.ts',
+        'src/image/film.ts',
+        'src/lungs/mask.ts',
+        'scripts/lib/simulate-photo.ts',
+        'src/training/random.ts',
+      ]),
+    );
+    expect(names).not.toContain('scripts/lib/photo-training-options.ts');
+    expect(names).not.toContain('src/training/pipeline.ts');
   });
 
   it('gives back exactly what was stored, and nothing for an unknown key', async () => {
