@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { withPhotoTrainingOptions } from './lib/photo-training-options.js';
+import { positiveInt, withPhotoTrainingOptions } from './lib/training-options.js';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { fmt, summary } from '../src/evaluation/figures.js';
@@ -27,9 +27,11 @@ interface Options {
   card?: string;
   epochs: number;
   epochSize: number;
+  patience: number;
   seed: number;
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
+  photoViews: number;
   photoConsistency: number;
   shading: number;
   ablate?: Ablation[];
@@ -48,12 +50,18 @@ const program = new Command()
   .option('--data <dir>', 'dataset (manifest layout with a source column)', path.resolve('../shared/data'))
   .option('--trained <dir>', 'a model already trained without these sources (skips training)')
   .option('--card <dir>', 'model whose card receives the figures (default: MODEL_DIR or model/)')
-  .option('--epochs <n>', 'maximum epochs', (v) => Number(v), 14)
-  .option('--epoch-size <n>', 'images drawn per epoch', (v) => Number(v), 1280)
+  .option('--epochs <n>', 'maximum epochs', positiveInt, 14)
+  .option('--epoch-size <n>', 'images drawn per epoch', positiveInt, 1280)
+  .option(
+    '--patience <n>',
+    'early stopping: epochs without a better validation AUC',
+    positiveInt,
+    DEFAULT_TRAIN_OPTIONS.patience,
+  )
   .option(
     '--seed <n>',
     'seed of the split and the training: another seed measures how much the figure varies',
-    (v) => Number(v),
+    positiveInt,
     DEFAULT_TRAIN_OPTIONS.seed,
   )
   .addOption(
@@ -97,10 +105,12 @@ async function run(o: Options): Promise<void> {
       ...DEFAULT_TRAIN_OPTIONS,
       epochs: o.epochs,
       epochSize: o.epochSize,
+      patience: o.patience,
       seed: o.seed,
       augment: !without.has('augmentation'),
       balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
       photoAugment: o.photoAugment,
+      photoViews: o.photoViews,
       photoConsistency: o.photoConsistency,
       shading: o.shading,
       excludeSources: o.exclude,

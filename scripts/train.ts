@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { Command, Option } from 'commander';
-import { finiteNumber, withPhotoTrainingOptions } from './lib/photo-training-options.js';
+import { finiteNumber, positiveInt, withPhotoTrainingOptions } from './lib/training-options.js';
 import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
@@ -47,6 +47,7 @@ interface Options {
   lungsDir?: string;
   negatives: string | false;
   photoAugment: number;
+  photoViews: number;
   shading: number;
   photoConsistency: number;
   cache: string | false;
@@ -55,11 +56,6 @@ interface Options {
 }
 
 const DEFAULT_DATA = path.resolve('../shared/data');
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${v}`);
-  return n;
-};
 
 const program = new Command()
   .name('npm run train --')
@@ -70,7 +66,7 @@ const program = new Command()
   .option('--model <dir>', 'model directory to update (default: MODEL_DIR or model/)')
   .addOption(new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'))
   .option('--seed-baseline', "the seed project's CNN at 64 px without augmentation (for comparison)", false)
-  .option('--size <px>', 'input side in pixels', int)
+  .option('--size <px>', 'input side in pixels', positiveInt)
   .option('--crop <fraction>', 'central fraction kept before resizing', finiteNumber)
   .addOption(new Option('--fit <mode>', 'how images become square').choices(['fill', 'contain', 'cover']))
   .addOption(
@@ -80,14 +76,19 @@ const program = new Command()
       'clahe',
     ]),
   )
-  .option('--epochs <n>', 'maximum epochs', int, DEFAULT_TRAIN_OPTIONS.epochs)
-  .option('--batch-size <n>', 'images per step', int, DEFAULT_TRAIN_OPTIONS.batchSize)
+  .option('--epochs <n>', 'maximum epochs', positiveInt, DEFAULT_TRAIN_OPTIONS.epochs)
+  .option('--batch-size <n>', 'images per step', positiveInt, DEFAULT_TRAIN_OPTIONS.batchSize)
   .option('--lr <rate>', 'Adam learning rate', finiteNumber, DEFAULT_TRAIN_OPTIONS.learningRate)
-  .option('--seed <n>', 'random seed (split, init, sampling, augmentation)', int, DEFAULT_TRAIN_OPTIONS.seed)
+  .option(
+    '--seed <n>',
+    'random seed (split, init, sampling, augmentation)',
+    positiveInt,
+    DEFAULT_TRAIN_OPTIONS.seed,
+  )
   .option(
     '--patience <n>',
     'early stopping: epochs without a better validation AUC',
-    int,
+    positiveInt,
     DEFAULT_TRAIN_OPTIONS.patience,
   )
   .option('--no-augment', 'train without augmentation')
@@ -104,7 +105,7 @@ const program = new Command()
   )
   .option('--exclude-pediatric', 'leave out images whose age group is pediatric', false)
   .option('--no-dedupe', 'skip the cross-split duplicate check (perceptual hashes)')
-  .option('--epoch-size <n>', 'images drawn per epoch (default: the training split size)', int)
+  .option('--epoch-size <n>', 'images drawn per epoch (default: the training split size)', positiveInt)
   .addOption(
     new Option(
       '--lungs <mode>',
@@ -182,6 +183,7 @@ async function run(o: Options): Promise<void> {
       patience: o.patience,
       augment: o.seedBaseline ? false : o.augment,
       photoAugment: o.seedBaseline ? 0 : o.photoAugment,
+      photoViews: o.photoViews,
       photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
       shading: o.seedBaseline ? 0 : o.shading,
       cache: o.cache === false ? undefined : path.resolve(o.cache),

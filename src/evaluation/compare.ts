@@ -47,8 +47,10 @@ function photoAugmentOf(value: unknown): string {
   const first =
     typeof value === 'number' ? String(value) : typeof value === 'string' ? value.split(' ')[0] : undefined;
   if (first === undefined || first === 'none' || first === '0') return 'none';
-  if (first === 'paired:') return 'each draw paired with its photo, consistency loss';
-  return `${first} of draws`;
+  const views = typeof value === 'string' ? /\((\d+) photos per image/.exec(value)?.[1] : undefined;
+  const perImage = views === undefined ? '' : `, ${views} photos per image`;
+  if (first === 'paired:') return `each draw paired with its photo, consistency loss${perImage}`;
+  return `${first} of draws${perImage}`;
 }
 
 /** The photo figure of both models, when both were measured (older summaries did not record it). */

@@ -40,15 +40,18 @@ export const DEFAULT_PHOTO_AUGMENT = 0.3;
 const TRAIN_PHOTO_SEED = 1_000_000;
 
 /**
- * The seed of an image's training photo, from its bytes: the same photo whatever else is in the
- * split, so a run that leaves sources out (loso, --exclude-pediatric) trains on the same photos
- * and finds them in the input cache.
+ * The seed of an image's training photo number `view` (0, 1, ...), from its bytes: the same photos
+ * whatever else is in the split, so a run that leaves sources out (loso, --exclude-pediatric)
+ * trains on the same photos and finds them in the input cache. View 0 keeps the seed runs with
+ * one photo per image used, so their cached photos still serve.
  */
-export function trainPhotoSeed(bytes: Uint8Array): number {
-  return (
-    TRAIN_PHOTO_SEED + (deriveSeed(0, createHash('sha256').update(bytes).digest('hex')) % TRAIN_PHOTO_SEED)
-  );
+export function trainPhotoSeed(bytes: Uint8Array, view = 0): number {
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  return TRAIN_PHOTO_SEED + (deriveSeed(0, view === 0 ? digest : `${digest}:${view}`) % TRAIN_PHOTO_SEED);
 }
+
+/** Simulated photos per training image (`--photo-views`). */
+export const DEFAULT_PHOTO_VIEWS = 1;
 
 /** The lung step of the default model (`--lungs`, `--lung-margin`): chosen by measurement, see the card. */
 export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
@@ -104,6 +107,11 @@ export interface TrainingRequest {
    * the image itself. 0 or absent: off.
    */
   photoAugment?: number | undefined;
+  /**
+   * Simulated photos made of each training image (each its own seed; a draw that uses a photo
+   * picks one of them). More views, more kinds of tilt, light and glare per image. Default 1.
+   */
+  photoViews?: number | undefined;
   /**
    * Weight of the photo consistency loss (see TrainOptions.photoConsistency); 0 or absent: off.
    * When on, every draw is the image and its photo, and `photoAugment` is unused.
@@ -194,9 +202,12 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     : shading > 0
       ? { ...DEFAULT_AUGMENT, shading }
       : DEFAULT_AUGMENT;
+  const photoCount = req.photoViews ?? DEFAULT_PHOTO_VIEWS;
+  if (!Number.isInteger(photoCount) || photoCount < 1)
+    throw new Error(`photoViews must be a whole number of at least 1, not ${photoCount}.`);
   const photos =
     (req.photoAugment ?? 0) > 0 || consistency > 0
-      ? await photoViews(preparedTrain.samples, preprocessing, segmenter, cache, req.onPrepare)
+      ? await photoViews(preparedTrain.samples, photoCount, preprocessing, segmenter, cache, req.onPrepare)
       : undefined;
   segmenter?.dispose();
   for (const s of [...preparedTrain.skipped, ...preparedVal.skipped])
@@ -294,7 +305,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
               consistency > 0
                 ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits`
                 : `${req.photoAugment} of draws use a simulated phone photo of the image`
-            } (one photo per image, seeded by its bytes in ${TRAIN_PHOTO_SEED}-${2 * TRAIN_PHOTO_SEED - 1}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
+            } (${photoCount === 1 ? 'one photo' : `${photoCount} photos`} per image, seeded by its bytes in ${TRAIN_PHOTO_SEED}-${2 * TRAIN_PHOTO_SEED - 1}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,
       seconds: Math.round(result.seconds),
       msPerStep: Math.round(result.msPerStep),
@@ -369,37 +380,46 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
 }
 
 /**
- * One simulated phone photo per training image, through the same preprocessing (film crop,
- * lungs): the model learns to give a photo of a film the answer it gives the film.
+ * `count` simulated phone photos of each training image, through the same preprocessing (film
+ * crop, lungs): the model learns to give a photo of a film the answer it gives the film. A photo
+ * that cannot be made is left out of its image's list.
  */
 async function photoViews(
   samples: readonly Sample[],
+  count: number,
   spec: PreprocessingSpec,
   lungs: LungFinder | undefined,
   cache: InputCache | undefined,
   onProgress?: (done: number, total: number) => void,
-): Promise<(Float32Array | undefined)[]> {
+): Promise<Float32Array[][]> {
   // The generator is measurement tooling (scripts/), loaded only when asked for.
   const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+  const jobs = samples.flatMap((sample, index) =>
+    Array.from({ length: count }, (_, view) => ({ sample, index, view })),
+  );
+  const made: (Float32Array | undefined)[][] = samples.map(() => []);
   let done = 0;
-  return mapWithConcurrency(samples, 2, async (sample) => {
+  await mapWithConcurrency(jobs, 2, async ({ sample, index, view }) => {
     try {
       const bytes = await fs.readFile(sample.file);
-      const seed = trainPhotoSeed(bytes);
-      const made = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
+      const seed = trainPhotoSeed(bytes, view);
+      const input = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
         const photo = await simulatePhoto(bytes, seed);
         return {
           data: (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data,
           found: true,
         };
       });
-      return made.data;
+      // By view number, not by finishing order, so a seeded run draws the same photos.
+      const list = made[index];
+      if (list !== undefined) list[view] = input.data;
     } catch {
-      return undefined;
+      // Left out: the image still trains as itself and through its other photos.
     } finally {
-      onProgress?.(++done, samples.length);
+      onProgress?.(++done, jobs.length);
     }
   });
+  return made.map((list) => list.filter((v): v is Float32Array => v !== undefined));
 }
 
 /** A threshold of exactly 0 or 1 would make the card invalid and the answer meaningless. */

@@ -11,10 +11,11 @@ export interface TrainSet {
   samples: readonly Sample[];
   inputs: readonly Float32Array[];
   /**
-   * Another view of each image (a simulated phone photo of it, through the same preprocessing),
-   * drawn instead of the original with `TrainOptions.photoProbability`.
+   * Other views of each image (simulated phone photos of it, through the same preprocessing;
+   * possibly none), one of which is drawn instead of the original with
+   * `TrainOptions.photoProbability`.
    */
-  photos?: readonly (Float32Array | undefined)[];
+  photos?: readonly (readonly Float32Array[])[];
 }
 
 export interface EpochStats {
@@ -165,14 +166,20 @@ export async function trainModel(
       const input = (i: number) => train.inputs[i] ?? new Float32Array(options.size * options.size);
       const labels = idx.map((i) => train.samples[i]?.covid ?? 0);
       const photoShare = options.photoProbability ?? 0;
-      // Paired: the images first, then their photo views (the image itself when it has none).
-      // Otherwise each draw is the image or, with photoShare, its photo view.
+      // One of the image's photo views; with one view, no draw (a seeded run with one photo per
+      // image draws the same batches as before several views existed).
+      const photo = (i: number): Float32Array | undefined => {
+        const list = train.photos?.[i] ?? [];
+        return list.length <= 1 ? list[0] : list[Math.floor(random() * list.length)];
+      };
+      const hasPhoto = (i: number) => (train.photos?.[i]?.length ?? 0) > 0;
+      // Paired: the images first, then one photo view of each (the image itself when it has none).
+      // Otherwise each draw is the image or, with photoShare, one of its photo views.
       const views = paired
-        ? [...idx.map(input), ...idx.map((i) => train.photos?.[i] ?? input(i))]
-        : idx.map((i) => {
-            const photo = photoShare > 0 ? train.photos?.[i] : undefined;
-            return photo !== undefined && random() < photoShare ? photo : input(i);
-          });
+        ? [...idx.map(input), ...idx.map((i) => photo(i) ?? input(i))]
+        : idx.map((i) =>
+            photoShare > 0 && hasPhoto(i) && random() < photoShare ? (photo(i) ?? input(i)) : input(i),
+          );
       const xs = stack(views, options.size);
       const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
       const ys = tf.tensor2d(paired ? [...labels, ...labels] : labels, [views.length, 1]);

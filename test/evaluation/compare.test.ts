@@ -123,6 +123,14 @@ describe('summaryFromCard', () => {
     expect(summaryFromCard(paired as ModelCard).photoAugment).toBe(
       'each draw paired with its photo, consistency loss',
     );
+    // Several photos per image (--photo-views) is another recipe, and the summary says so.
+    const views = {
+      ...card,
+      training: {
+        photoAugment: '0.5 of draws use a simulated phone photo of the image (3 photos per image, ...)',
+      },
+    };
+    expect(summaryFromCard(views as ModelCard).photoAugment).toBe('0.5 of draws, 3 photos per image');
     // So does one trained with uneven light (--shading); the left-out figures above, all from
     // before it existed, are another recipe's.
     const shaded = { ...card, training: { ...card.training, augmentation: { rotate: 7, shading: 0.5 } } };

@@ -46,7 +46,7 @@ describe('the prepared-input cache', () => {
         'src/training/random.ts',
       ]),
     );
-    expect(names).not.toContain('scripts/lib/photo-training-options.ts');
+    expect(names).not.toContain('scripts/lib/training-options.ts');
     expect(names).not.toContain('src/training/pipeline.ts');
   });
 

@@ -167,20 +167,21 @@ describe('npm run train with the lung step', () => {
         epochs: 2,
         lungs: { dir: lungsDir, crop: true, margin: 0.1 },
         photoAugment: 0.5,
+        photoViews: 2,
         preprocessing: { ...request(small, modelDir).preprocessing, film: true },
         cache,
       }),
     );
     expect(outcome.replaced).toBe(true);
-    // Prepared inputs went to the cache: 16 training and 16 validation images, 16 photos.
-    expect(await cachedEntries()).toBe(48);
+    // Prepared inputs went to the cache: 16 training and 16 validation images, 2 x 16 photos.
+    expect(await cachedEntries()).toBe(64);
     const card = await readCard(modelDir);
     expect(card.preprocessing.lungs).toEqual({ model: lungVersion, crop: true, margin: 0.1 });
     expect(card.data?.['lungsNotFound']).toEqual({ train: 0, val: 0 });
     expect(card.data?.trainImages).toBe(16);
     expect(card.preprocessing.film).toBe(true);
     expect(String(card.training?.['photoAugment'])).toMatch(/^0\.5 of draws use a simulated phone photo/);
-    expect(String(card.training?.['photoAugment'])).toContain('seeded by its bytes');
+    expect(String(card.training?.['photoAugment'])).toContain('2 photos per image, seeded by its bytes');
     expect(JSON.parse(await fs.readFile(path.join(modelDir, 'lungs', 'card.json'), 'utf8'))).toMatchObject({
       version: lungVersion,
     });
@@ -188,7 +189,7 @@ describe('npm run train with the lung step', () => {
 
     const r = await evaluateModel({ modelDir, data: small, split: 'test', cache });
     expect(r.overall.n).toBe(16);
-    expect(await cachedEntries()).toBe(64);
+    expect(await cachedEntries()).toBe(80);
     // Lungs cover every cell here, so no heatmap mass can fall outside them.
     expect(r.heatmap).toMatchObject({ mask: 'lungs', n: 16, meanOutside: 0, uniformOutside: 0 });
     expect(r.gate?.lungSignal).toMatchObject({
@@ -213,5 +214,13 @@ describe('trainPhotoSeed', () => {
       expect(seed).toBeLessThan(2_000_000);
     }
     expect(new Set(seeds).size).toBe(seeds.length);
+  });
+
+  it('gives each photo view of an image its own seed, view 0 being the one-photo seed', async () => {
+    const bytes = await makeChestLikeJpeg(120, 130, { seed: 1 });
+    const views = [0, 1, 2].map((view) => trainPhotoSeed(bytes, view));
+    expect(views[0]).toBe(trainPhotoSeed(bytes));
+    expect(new Set(views).size).toBe(3);
+    for (const seed of views) expect(seed >= 1_000_000 && seed < 2_000_000).toBe(true);
   });
 });

@@ -21,13 +21,13 @@ function makeSet(n: number, seed: number): TrainSet {
   const random = mulberry32(seed);
   const samples: Sample[] = [];
   const inputs: Float32Array[] = [];
-  const photos: Float32Array[] = [];
+  const photos: Float32Array[][] = [];
   for (let i = 0; i < n; i++) {
     const covid = i % 2 === 0 ? 1 : 0;
     const x = new Float32Array(SIZE * SIZE).map(() => 0.2 + 0.1 * random());
     if (covid === 1) for (let y = 5; y < 11; y++) for (let c = 5; c < 11; c++) x[y * SIZE + c] = 0.9;
     inputs.push(x);
-    photos.push(new Float32Array(SIZE * SIZE).map(() => random()));
+    photos.push([new Float32Array(SIZE * SIZE).map(() => random())]);
     samples.push({
       file: `/x/${i}.png`,
       label: covid ? 'covid' : 'normal',
@@ -53,7 +53,11 @@ async function meanGap(weight: number, set: TrainSet): Promise<number> {
     photoConsistency: weight,
   });
   const onImages = await predictInputs(model, set.inputs, SIZE);
-  const onPhotos = await predictInputs(model, set.photos?.filter((p) => p !== undefined) ?? [], SIZE);
+  const onPhotos = await predictInputs(
+    model,
+    set.photos?.map((views) => views[0] ?? new Float32Array()) ?? [],
+    SIZE,
+  );
   model.dispose();
   return onImages.reduce((sum, p, i) => sum + Math.abs(p - (onPhotos[i] ?? p)), 0) / onImages.length;
 }
@@ -69,5 +73,43 @@ describe('trainModel with a photo consistency loss', () => {
     const withConsistency = await meanGap(20, set);
     expect(without).toBeGreaterThan(0.03);
     expect(withConsistency).toBeLessThan(without / 4);
+  }, 60_000);
+});
+
+describe('trainModel with several photo views per image', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  /** Trained on photo views only; the validation images carry the bright square. */
+  async function aucFromViews(views: (set: TrainSet, i: number) => Float32Array[]): Promise<number> {
+    const set = makeSet(64, 9);
+    const train: TrainSet = { ...set, photos: set.samples.map((_, i) => views(set, i)) };
+    const model = defaultCnn(SIZE, { filters: [4, 8], seed: 3 });
+    const result = await trainModel(model, train, set, {
+      ...DEFAULT_TRAIN_OPTIONS,
+      size: SIZE,
+      epochs: 6,
+      learningRate: 1e-2,
+      batchSize: 16,
+      patience: 6,
+      augment: false,
+      balance: 'none',
+      photoProbability: 1,
+    });
+    model.dispose();
+    return Math.max(...result.history.map((h) => h.val_auc));
+  }
+
+  it('draws every view: a label seen only in the second view is learned', async () => {
+    // Views: [noise, the image]. Only the second carries the label, so only a trainer that
+    // draws it can learn the square; with the noise view alone nothing is learned.
+    const noiseOnly = await aucFromViews((set, i) => [set.photos?.[i]?.[0] ?? new Float32Array()]);
+    const both = await aucFromViews((set, i) => [
+      set.photos?.[i]?.[0] ?? new Float32Array(),
+      set.inputs[i] ?? new Float32Array(),
+    ]);
+    expect(noiseOnly).toBeLessThan(0.75);
+    expect(both).toBeGreaterThan(0.95);
   }, 60_000);
 });

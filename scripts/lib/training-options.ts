@@ -1,6 +1,6 @@
-/** The phone-photo training options that `npm run train` and `npm run loso` share. */
+/** Option parsing that `npm run train` and `npm run loso` share: number parsers and the phone-photo options. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_PHOTO_AUGMENT } from '../../src/training/pipeline.js';
+import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
 export function finiteNumber(v: string): number {
@@ -9,7 +9,17 @@ export function finiteNumber(v: string): number {
   return n;
 }
 
-/** Adds --photo-augment, --shading and --photo-consistency (parsed into photoAugment, shading, photoConsistency). */
+/** A whole number of at least 1; commander reports anything else as an invalid argument. */
+export function positiveInt(v: string): number {
+  const n = finiteNumber(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Not a whole number of at least 1.');
+  return n;
+}
+
+/**
+ * Adds --photo-augment, --photo-views, --shading and --photo-consistency (parsed into
+ * photoAugment, photoViews, shading, photoConsistency).
+ */
 export function withPhotoTrainingOptions(command: Command): Command {
   return command
     .option(
@@ -17,6 +27,12 @@ export function withPhotoTrainingOptions(command: Command): Command {
       'share of draws that use a simulated phone photo of the image (0: off)',
       finiteNumber,
       DEFAULT_PHOTO_AUGMENT,
+    )
+    .option(
+      '--photo-views <n>',
+      'simulated phone photos made of each training image (a photo draw picks one)',
+      positiveInt,
+      DEFAULT_PHOTO_VIEWS,
     )
     .option(
       '--shading <share>',

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
+import { positiveInt, withPhotoTrainingOptions } from '../../scripts/lib/training-options.js';
+
+/** The options `train` and `loso` share, parsed as either script parses them. */
+function parse(args: string[]): Record<string, unknown> {
+  const command = withPhotoTrainingOptions(new Command())
+    .option('--epochs <n>', 'maximum epochs', positiveInt, 10)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  return command.parse(args, { from: 'user' }).opts();
+}
+
+describe("the training scripts' shared options", () => {
+  it('default to the recipe', () => {
+    expect(parse([])).toEqual({
+      photoAugment: DEFAULT_PHOTO_AUGMENT,
+      photoViews: DEFAULT_PHOTO_VIEWS,
+      shading: 0,
+      photoConsistency: 0,
+      epochs: 10,
+    });
+  });
+
+  it('parse numbers', () => {
+    expect(parse(['--photo-views', '3', '--photo-augment', '0.5', '--epochs', '30'])).toMatchObject({
+      photoViews: 3,
+      photoAugment: 0.5,
+      epochs: 30,
+    });
+  });
+
+  it('refuse what is not a number of the right kind, saying which argument', () => {
+    expect(() => parse(['--photo-augment', 'abc'])).toThrow(/argument 'abc' is invalid\. Not a number/);
+    expect(() => parse(['--photo-views', '0'])).toThrow(/argument '0' is invalid/);
+    expect(() => parse(['--photo-views', '1.5'])).toThrow(/whole number/);
+    expect(() => parse(['--epochs', ''])).toThrow(/invalid/);
+  });
+});
