@@ -291,7 +291,10 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     },
     training: {
       backend,
+      // Epochs run; early stopping may end before maxEpochs.
       epochs: result.history.length,
+      maxEpochs: req.epochs,
+      drawsPerEpoch: req.epochSize ?? preparedTrain.samples.length,
       bestEpoch: result.bestEpoch,
       batchSize: req.batchSize,
       learningRate: req.learningRate,
