@@ -18,7 +18,7 @@ import {
   runTraining,
 } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
-import type { PreprocessingSpec } from '../src/model/card.js';
+import { preprocessingSchema, type PreprocessingSpec } from '../src/model/card.js';
 import type { SourceBalance } from '../src/training/sampler.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 
@@ -70,11 +70,9 @@ const program = new Command()
   .option('--crop <fraction>', 'central fraction kept before resizing', finiteNumber)
   .addOption(new Option('--fit <mode>', 'how images become square').choices(['fill', 'contain', 'cover']))
   .addOption(
-    new Option('--contrast <mode>', 'per-image contrast equalisation').choices([
-      'none',
-      'normalise',
-      'clahe',
-    ]),
+    new Option('--contrast <mode>', 'per-image contrast equalisation').choices(
+      preprocessingSchema.shape.contrast.options,
+    ),
   )
   .option('--epochs <n>', 'maximum epochs', positiveInt, DEFAULT_TRAIN_OPTIONS.epochs)
   .option('--batch-size <n>', 'images per step', positiveInt, DEFAULT_TRAIN_OPTIONS.batchSize)

@@ -75,6 +75,15 @@ export async function toModelInput(
   lungs?: { mask: LungMask; minPlausibility: number },
 ): Promise<ModelInput> {
   const region = modelRegion(image, spec, lungs);
+  if (spec.contrast === 'normalise-lungs' && lungs === undefined)
+    throw new XrayError('model_invalid', 'A contrast stretch over the lungs needs the lung mask.');
+  // Over the lungs when found; otherwise the crop's own percentiles, as `normalise`.
+  const lungRange =
+    spec.contrast === 'normalise-lungs' &&
+    lungs !== undefined &&
+    lungsFound(lungs.mask, lungs.minPlausibility)
+      ? percentileRange(image.data, lungs.mask.data)
+      : undefined;
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 1 } })
     .extract(region)
     .resize({
@@ -90,8 +99,12 @@ export async function toModelInput(
     pipeline = sharp(await pipeline.extractChannel(0).raw().toBuffer(), {
       raw: { width: spec.size, height: spec.size, channels: 1 },
     });
+    if (lungRange !== undefined) {
+      const grey = stretch(await pipeline.extractChannel(0).raw().toBuffer(), lungRange);
+      return { data: scale(grey, spec.scale), size: spec.size, region };
+    }
     pipeline =
-      spec.contrast === 'normalise'
+      spec.contrast === 'normalise' || spec.contrast === 'normalise-lungs'
         ? pipeline.normalise({ lower: 1, upper: 99 })
         : pipeline.clahe({
             width: Math.max(2, Math.round(spec.size / 8)),
@@ -129,6 +142,38 @@ export function centralRegion(
   const w = Math.max(1, Math.round(width * fraction));
   const h = Math.max(1, Math.round(height * fraction));
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+}
+
+/** The 1st and 99th percentile of the grey values where `mask` is set (as sharp's normalise takes them). */
+export function percentileRange(grey: Uint8Array, mask: Uint8Array): { low: number; high: number } {
+  const histogram = new Uint32Array(256);
+  let n = 0;
+  for (let i = 0; i < grey.length; i++) {
+    if ((mask[i] ?? 0) === 0) continue;
+    const v = grey[i] ?? 0;
+    histogram[v] = (histogram[v] ?? 0) + 1;
+    n++;
+  }
+  const at = (share: number) => {
+    let seen = 0;
+    for (let v = 0; v < 256; v++) {
+      seen += histogram[v] ?? 0;
+      if (seen >= share * n) return v;
+    }
+    return 255;
+  };
+  return { low: at(0.01), high: at(0.99) };
+}
+
+/** `low`..`high` stretched linearly to 0..255 (clipped); a flat range leaves the values as they are. */
+function stretch(grey: Uint8Array, { low, high }: { low: number; high: number }): Uint8Array {
+  if (high <= low) return grey;
+  const out = new Uint8Array(grey.length);
+  const factor = 255 / (high - low);
+  // Uint8Array would wrap a value below 0 or above 255, not clip it.
+  for (let i = 0; i < grey.length; i++)
+    out[i] = Math.min(255, Math.max(0, Math.round(((grey[i] ?? 0) - low) * factor)));
+  return out;
 }
 
 function scale(grey: Uint8Array, mode: PreprocessingSpec['scale']): Float32Array {

@@ -13,8 +13,13 @@ export const preprocessingSchema = z.object({
   crop: z.number().min(0.5).max(1),
   /** How a non-square image becomes square: stretch (`fill`), pad (`contain`) or centre-crop (`cover`). */
   fit: z.enum(['fill', 'contain', 'cover']),
-  /** Per-image contrast equalisation before scaling. */
-  contrast: z.enum(['none', 'normalise', 'clahe']),
+  /**
+   * Per-image contrast equalisation before scaling. `normalise` stretches the 1st-99th
+   * percentile of the model's crop to the full range; `normalise-lungs` takes those percentiles
+   * over the lung pixels only, so strips of light box, room or labels in the crop do not set the
+   * range (needs the lung step; with no lungs found it falls back to `normalise`).
+   */
+  contrast: z.enum(['none', 'normalise', 'normalise-lungs', 'clahe']),
   /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
   scale: z.enum(['unit', 'standardize']),
   /**

@@ -149,6 +149,8 @@ export class QualityGateError extends Error {
 }
 
 export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome> {
+  if (req.preprocessing.contrast === 'normalise-lungs' && req.lungs === undefined)
+    throw new Error("Contrast 'normalise-lungs' needs the lung step (--lungs check or crop).");
   const backend = await initBackend(req.backend);
   req.log(`TensorFlow.js backend: ${backend}`);
   const dataset = await loadDataset(req.data);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { preprocess, centralRegion } from '../../src/image/preprocess.js';
+import { preprocess, centralRegion, percentileRange, toModelInput } from '../../src/image/preprocess.js';
+import type { LungMask } from '../../src/lungs/mask.js';
 import { decodeImage } from '../../src/image/decode.js';
 import { makeDicom } from '../helpers/dicom.js';
 import type { PreprocessingSpec } from '../../src/model/card.js';
@@ -177,5 +178,66 @@ describe('preprocess (golden values)', () => {
   it('centralRegion keeps the centre', () => {
     expect(centralRegion(100, 50, 0.8)).toEqual({ left: 10, top: 5, width: 80, height: 40 });
     expect(centralRegion(10, 10, 1)).toEqual({ left: 0, top: 0, width: 10, height: 10 });
+  });
+});
+
+describe("contrast 'normalise-lungs'", () => {
+  // 64 x 64: "lungs" in the middle (grey 80..120), a bright strip of light box at the left.
+  const SIDE = 64;
+  const lungsAt = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
+  const pixel = (strip: boolean) => (x: number, y: number) =>
+    lungsAt(x, y) ? 80 + Math.floor(((x - 16) * 40) / 31) : strip && x < 8 ? 250 : 20;
+  const mask = (plausibility: number): LungMask => {
+    const data = new Uint8Array(SIDE * SIDE);
+    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) if (lungsAt(x, y)) data[y * SIDE + x] = 255;
+    return {
+      width: SIDE,
+      height: SIDE,
+      data,
+      area: 0.25,
+      box: { left: 16, top: 16, width: 32, height: 32 },
+      plausibility,
+      components: 2,
+    };
+  };
+  // The lung box + 50% per side: the whole image, strip included.
+  const spec = (contrast: PreprocessingSpec['contrast']): PreprocessingSpec => ({
+    ...RAW,
+    size: SIDE,
+    contrast,
+    lungs: { model: 'test', crop: true, margin: 0.5 },
+  });
+  const input = async (contrast: PreprocessingSpec['contrast'], strip: boolean, plausibility = 1) =>
+    (
+      await toModelInput(await decodeImage(await png(SIDE, SIDE, pixel(strip))), spec(contrast), {
+        mask: mask(plausibility),
+        minPlausibility: 0.5,
+      })
+    ).data;
+  const lungValues = (data: Float32Array) =>
+    Array.from(data).filter((_, i) => lungsAt(i % SIDE, Math.floor(i / SIDE)));
+
+  it('stretches the lungs to the full range whatever surrounds them', async () => {
+    const lungs = lungValues(await input('normalise-lungs', true));
+    expect(Math.min(...lungs)).toBeLessThan(0.02);
+    expect(Math.max(...lungs)).toBeGreaterThan(0.98);
+    // The strip of light box does not move the lungs' values; it does under 'normalise'.
+    expect(lungValues(await input('normalise-lungs', false))).toEqual(lungs);
+    const crop = lungValues(await input('normalise', true));
+    expect(Math.max(...crop)).toBeLessThan(0.5);
+    expect(lungValues(await input('normalise', false))).not.toEqual(crop);
+  });
+
+  it("falls back to 'normalise' when the lungs are not found, and needs the lung mask", async () => {
+    expect(await input('normalise-lungs', true, 0.1)).toEqual(await input('normalise', true, 0.1));
+    const decoded = await decodeImage(await png(SIDE, SIDE, pixel(true)));
+    await expect(toModelInput(decoded, spec('normalise-lungs'))).rejects.toMatchObject({
+      code: 'model_invalid',
+    });
+  });
+
+  it('takes the percentiles over the masked pixels only', () => {
+    const grey = Uint8Array.from([0, 10, 20, 30, 40, 255]);
+    expect(percentileRange(grey, Uint8Array.from([0, 255, 255, 255, 255, 0]))).toEqual({ low: 10, high: 40 });
   });
 });

@@ -152,6 +152,15 @@ describe('npm run train pipeline on generated images', () => {
 });
 
 describe('npm run train with the lung step', () => {
+  it('refuses a contrast stretch over the lungs without the lung step, before preparing anything', async () => {
+    const modelDir = path.join(work, 'model-no-lungs');
+    const base = request(good, modelDir);
+    await expect(
+      runTraining({ ...base, preprocessing: { ...base.preprocessing, contrast: 'normalise-lungs' } }),
+    ).rejects.toThrow(/needs the lung step/);
+    await expect(fs.access(modelDir)).rejects.toThrow();
+  });
+
   it('records the lung model in the card, carries it in lungs/, and evaluation measures with it', async () => {
     // The untrained test lung model with threshold 0.01 finds "lungs" over the whole image.
     const lungsDir = path.join(work, 'lung-model');
