@@ -13,7 +13,13 @@ import { positiveInt, withPhotoTrainingOptions } from './lib/training-options.js
 import { loadConfig } from '../src/config.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { fmt, summary } from '../src/evaluation/figures.js';
-import { readCard, writeCard, type ModelCard } from '../src/model/card.js';
+import {
+  preprocessingSchema,
+  readCard,
+  writeCard,
+  type ModelCard,
+  type PreprocessingSpec,
+} from '../src/model/card.js';
 import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
@@ -28,6 +34,7 @@ interface Options {
   epochs: number;
   epochSize: number;
   patience: number;
+  contrast: PreprocessingSpec['contrast'];
   seed: number;
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
@@ -75,6 +82,11 @@ const program = new Command()
       "leave these steps out (or 'none': the full recipe) and record the figure in the card's metrics.ablations instead of metrics.loso",
     ).choices([...ABLATIONS]),
   )
+  .addOption(
+    new Option('--contrast <mode>', 'contrast step of the model trained')
+      .choices(preprocessingSchema.shape.contrast.options)
+      .default(DEFAULT_PREPROCESSING.contrast),
+  )
   .option('--cache <dir>', 'prepared-input cache shared with npm run train', DEFAULT_CACHE_DIR)
   .option('--no-cache', 'prepare every image afresh')
   .action(run);
@@ -90,9 +102,7 @@ async function run(o: Options): Promise<void> {
       data: o.data,
       modelDir,
       architecture: 'default',
-      preprocessing: without.has('contrast')
-        ? { ...DEFAULT_PREPROCESSING, contrast: 'none' }
-        : DEFAULT_PREPROCESSING,
+      preprocessing: { ...DEFAULT_PREPROCESSING, contrast: without.has('contrast') ? 'none' : o.contrast },
       ...(o.lungs === 'off'
         ? {}
         : {

@@ -105,6 +105,8 @@ export interface Recipe {
   epochs?: unknown;
   /** Share of draws lit unevenly (augment.ts); absent in figures from before it existed, which had none. */
   shading?: unknown;
+  /** The contrast step; absent in figures from before it was recorded, all of which were 'normalise'. */
+  contrast?: unknown;
 }
 
 /**
@@ -118,7 +120,8 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
     (unnamed(figure.photoAugment) ||
       photoAugmentOf(figure.photoAugment) === photoAugmentOf(reference.photoAugment)) &&
     (unnamed(figure.epochs) || figure.epochs === reference.epochs) &&
-    (figure.shading ?? 0) === (reference.shading ?? 0)
+    (figure.shading ?? 0) === (reference.shading ?? 0) &&
+    (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise')
   );
 }
 
@@ -136,8 +139,11 @@ export function shadingOf(card: ModelCard): number {
 export function recipeOf(card: ModelCard): Recipe {
   return {
     photoAugment: card.training?.['photoAugment'] ?? null,
-    epochs: card.training?.['epochs'] ?? null,
+    // The maximum, not the epochs run: early stopping ends runs of one recipe at different epochs.
+    // Cards from before maxEpochs ran every epoch they were given.
+    epochs: card.training?.['maxEpochs'] ?? card.training?.['epochs'] ?? null,
     shading: shadingOf(card),
+    contrast: card.preprocessing.contrast,
   };
 }
 

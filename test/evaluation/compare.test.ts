@@ -10,6 +10,7 @@ import {
   sameRecipe,
   shadingOf,
   summaryFromCard,
+  recipeOf,
   type ModelSummary,
 } from '../../src/evaluation/compare.js';
 import type { ModelCard } from '../../src/model/card.js';
@@ -196,6 +197,7 @@ describe('refreshAblations', () => {
 describe('unseenHeadline', () => {
   it("names the left-out collection with both labels and the lowest AUC, of the card's own recipe", () => {
     const card = {
+      preprocessing: { contrast: 'normalise' },
       training: { photoAugment: '0.3 of draws use ...', epochs: 10 },
       metrics: {
         loso: {
@@ -217,6 +219,7 @@ describe('seedSpreadSentences and refreshLosoSentences', () => {
   it("say how much a left-out figure of the card's own recipe moved with the seed", () => {
     const recipe = { photoAugment: '0.3 of draws use ...', epochs: 10 };
     const card = {
+      preprocessing: { contrast: 'normalise' },
       training: { ...recipe, seed: 42 },
       limitations: ['A limit.', 'Leave-one-source-out figures move with the seed (stale).'],
       metrics: {
@@ -255,5 +258,26 @@ describe('sameRecipe', () => {
     expect(sameRecipe(recipe, { ...recipe, shading: shadingOf(shaded) })).toBe(false);
     expect(sameRecipe(recipe, { ...recipe, shading: shadingOf(plain) })).toBe(true);
     expect(sameRecipe({ ...recipe, shading: 0.5 }, recipe)).toBe(false);
+  });
+});
+
+describe('recipeOf', () => {
+  it('names the maximum epochs (early stopping ends runs of one recipe at different epochs) and the contrast step', () => {
+    const card = {
+      preprocessing: { contrast: 'normalise-lungs' },
+      training: { photoAugment: '0.5 of draws use ...', epochs: 17, maxEpochs: 30 },
+    } as unknown as ModelCard;
+    const recipe = recipeOf(card);
+    expect(recipe).toMatchObject({ epochs: 30, contrast: 'normalise-lungs' });
+    // A left-out run of the same recipe that stopped at epoch 22 is the same recipe.
+    const run = { ...card, training: { ...card.training, epochs: 22 } } as unknown as ModelCard;
+    expect(sameRecipe(recipeOf(run), recipe)).toBe(true);
+    // Figures from before the contrast step was recorded were all 'normalise': not this recipe.
+    expect(sameRecipe({ photoAugment: '0.5 of draws use ...', epochs: 30 }, recipe)).toBe(false);
+    const plain = { ...card, preprocessing: { contrast: 'normalise' } } as unknown as ModelCard;
+    expect(sameRecipe({ photoAugment: '0.5 of draws use ...', epochs: 30 }, recipeOf(plain))).toBe(true);
+    // Cards from before maxEpochs ran every epoch they were given.
+    const old = { ...plain, training: { photoAugment: '0.3 of draws', epochs: 10 } } as unknown as ModelCard;
+    expect(recipeOf(old).epochs).toBe(10);
   });
 });
