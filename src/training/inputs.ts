@@ -86,6 +86,11 @@ export async function cachedInput(
   const hit = await cache.get(key);
   if (hit !== undefined) return hit;
   const made = await make();
-  await cache.set(key, made);
+  try {
+    await cache.set(key, made);
+  } catch {
+    // A cache that cannot be written (disk full, folder gone) only makes the next run slower; the
+    // input itself is good, and dropping it would quietly change what the model trains on.
+  }
   return made;
 }

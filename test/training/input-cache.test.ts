@@ -50,6 +50,17 @@ describe('the prepared-input cache', () => {
     expect(names).not.toContain('src/training/pipeline.ts');
   });
 
+  it('a cache that cannot be written still gives the input, and every image is kept', async () => {
+    // The cache folder's place is taken by a file: every write fails.
+    const blocked = path.join(dir, 'blocked');
+    await fs.writeFile(blocked, 'not a folder');
+    const cache = inputCache(path.join(blocked, 'inputs'));
+    const prepared = await prepareInputs(samples, TEST_PREPROCESSING, { cache });
+    expect(prepared.inputs).toHaveLength(samples.length);
+    expect(prepared.skipped).toEqual([]);
+    expect(prepared.inputs).toEqual((await prepareInputs(samples, TEST_PREPROCESSING)).inputs);
+  });
+
   it('gives back exactly what was stored, and nothing for an unknown key', async () => {
     const cache = inputCache(path.join(dir, 'roundtrip'));
     const data = Float32Array.from([0, -1.5, 3.25, 1e-7]);
