@@ -101,9 +101,11 @@ function fitWith(
   const x = [...trainXrays.map((e) => e.input), ...negatives.map((e) => e.input)];
   const y = [...trainXrays.map(() => 0 as const), ...negatives.map(() => 1 as const)];
   const params = fitHead(x, y);
-  // Only the X-rays the earlier stages let through reach the head.
+  // Only the X-rays the earlier stages let through reach the head. The whole gate, not the head
+  // alone, must let VAL_ACCEPTANCE of the validation X-rays through: those refused before count.
   const passing = valXrays.filter((e) => !e.refusedBefore).map((e) => headScore(params, e.input));
-  return { params, threshold: acceptanceThreshold(passing, VAL_ACCEPTANCE) };
+  const share = passing.length === 0 ? 1 : Math.min(1, (VAL_ACCEPTANCE * valXrays.length) / passing.length);
+  return { params, threshold: acceptanceThreshold(passing, share) };
 }
 
 function rejection(examples: readonly NegativeExample[], verdicts: readonly boolean[]): Rejection {

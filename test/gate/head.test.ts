@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { acceptanceThreshold, fitHead, headScore } from '../../src/gate/head.js';
 import { fitGateHead, negativeGroup, type NegativeExample } from '../../src/gate/fit-head.js';
+import { VAL_ACCEPTANCE } from '../../src/gate/fit.js';
 import { mulberry32, randomNormal } from '../../src/training/random.js';
 import { createEngine } from '../../src/classifier/engine.js';
 import { readCard } from '../../src/model/card.js';
@@ -67,6 +68,24 @@ describe('fitGateHead', () => {
     expect(fit.crossValidated.overall.n).toBe(30);
     expect(fit.leaveOneKindOut['far']?.n).toBe(20);
     expect(fit.valAcceptance.accepted).toBeGreaterThanOrEqual(19);
+  });
+
+  it('lets VAL_ACCEPTANCE of all validation X-rays through, counting those the earlier stages refused', () => {
+    const x = (v: number[], refusedBefore = false) => ({ input: v, refusedBefore });
+    // 1,000 validation X-rays, 4 of them refused before the head: the head may refuse 1 more.
+    const val = blob(-2, 1000).map((v, i) => x(v, i < 4));
+    const negatives: NegativeExample[] = blob(0, 40).map((v, i) => ({
+      ...x(v),
+      kind: i % 2 === 0 ? 'near' : 'other',
+      group: `n${i}`,
+    }));
+    const fit = fitGateHead(
+      blob(-2, 200).map((v) => x(v)),
+      val,
+      negatives,
+    );
+    expect(fit.valAcceptance.n).toBe(1000);
+    expect(fit.valAcceptance.accepted).toBeGreaterThanOrEqual(Math.ceil(VAL_ACCEPTANCE * 1000));
   });
 
   it('keeps panels of one figure in one group', () => {
