@@ -29,10 +29,12 @@ export interface ModelSummary {
   unseenSpread?: Record<string, number> | undefined;
 }
 
+/** What the model sees: the crop, and the contrast stretch when it is taken over the lungs only. */
 export function describeCrop(card: ModelCard): string {
   const p = card.preprocessing;
-  if (p.lungs?.crop === true) return `lung box + ${p.lungs.margin * 100}% margin`;
-  return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}`;
+  const contrast = p.contrast === 'normalise-lungs' ? ', contrast stretched over the lungs' : '';
+  if (p.lungs?.crop === true) return `lung box + ${p.lungs.margin * 100}% margin${contrast}`;
+  return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}${contrast}`;
 }
 
 function networkOf(card: ModelCard): string {

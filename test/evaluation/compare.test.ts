@@ -82,6 +82,9 @@ describe('describeCrop', () => {
     expect(describeCrop(card({ lungs: { model: 'l', crop: false, margin: 0.1 } }))).toBe(
       'central 90% + lung check',
     );
+    expect(
+      describeCrop(card({ contrast: 'normalise-lungs', lungs: { model: 'l', crop: true, margin: 0.1 } })),
+    ).toBe('lung box + 10% margin, contrast stretched over the lungs');
   });
 });
 
