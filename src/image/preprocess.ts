@@ -94,15 +94,13 @@ export async function toModelInput(
       kernel: 'lanczos3',
     });
   // Equalise after resizing so the statistics come from the same pixels the model sees.
+  // (Over the lungs, the range comes from the lung pixels of the decoded image instead.)
   if (spec.contrast !== 'none') {
     // extractChannel: sharp writes 1-band raw input back out as 3 bands unless told otherwise.
-    pipeline = sharp(await pipeline.extractChannel(0).raw().toBuffer(), {
-      raw: { width: spec.size, height: spec.size, channels: 1 },
-    });
-    if (lungRange !== undefined) {
-      const grey = stretch(await pipeline.extractChannel(0).raw().toBuffer(), lungRange);
-      return { data: scale(grey, spec.scale), size: spec.size, region };
-    }
+    const resized = await pipeline.extractChannel(0).raw().toBuffer();
+    if (lungRange !== undefined)
+      return { data: scale(stretch(resized, lungRange), spec.scale), size: spec.size, region };
+    pipeline = sharp(resized, { raw: { width: spec.size, height: spec.size, channels: 1 } });
     pipeline =
       spec.contrast === 'normalise' || spec.contrast === 'normalise-lungs'
         ? pipeline.normalise({ lower: 1, upper: 99 })
@@ -144,7 +142,7 @@ export function centralRegion(
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
-/** The 1st and 99th percentile of the grey values where `mask` is set (as sharp's normalise takes them). */
+/** The 1st and 99th percentile of the grey values where `mask` is set (the range `normalise` stretches). */
 export function percentileRange(grey: Uint8Array, mask: Uint8Array): { low: number; high: number } {
   const histogram = new Uint32Array(256);
   let n = 0;
