@@ -399,32 +399,33 @@ async function photoViews(
 ): Promise<Float32Array[][]> {
   // The generator is measurement tooling (scripts/), loaded only when asked for.
   const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
-  const jobs = samples.flatMap((sample, index) =>
-    Array.from({ length: count }, (_, view) => ({ sample, index, view })),
-  );
-  const made: (Float32Array | undefined)[][] = samples.map(() => []);
+  const photoInput = async (bytes: Uint8Array, view: number): Promise<Float32Array> => {
+    const seed = trainPhotoSeed(bytes, view);
+    const made = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
+      const photo = await simulatePhoto(bytes, seed);
+      return {
+        data: (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data,
+        found: true,
+      };
+    });
+    return made.data;
+  };
   let done = 0;
-  await mapWithConcurrency(jobs, 2, async ({ sample, index, view }) => {
-    try {
-      const bytes = await fs.readFile(sample.file);
-      const seed = trainPhotoSeed(bytes, view);
-      const input = await cachedInput(cache, bytes, spec, `photo:${seed}`, async () => {
-        const photo = await simulatePhoto(bytes, seed);
-        return {
-          data: (await preprocess(photo, spec, { limits: DATASET_LIMITS, lungs })).input.data,
-          found: true,
-        };
-      });
-      // By view number, not by finishing order, so a seeded run draws the same photos.
-      const list = made[index];
-      if (list !== undefined) list[view] = input.data;
-    } catch {
-      // Left out: the image still trains as itself and through its other photos.
-    } finally {
-      onProgress?.(++done, jobs.length);
+  // One read of each image for all its views, made in view order (a seeded run draws the same photos).
+  return mapWithConcurrency(samples, 2, async (sample) => {
+    const views: Float32Array[] = [];
+    const bytes = await fs.readFile(sample.file).catch(() => undefined);
+    for (let view = 0; view < count; view++) {
+      try {
+        if (bytes !== undefined) views.push(await photoInput(bytes, view));
+      } catch {
+        // Left out: the image still trains as itself and through its other photos.
+      } finally {
+        onProgress?.(++done, samples.length * count);
+      }
     }
+    return views;
   });
-  return made.map((list) => list.filter((v): v is Float32Array => v !== undefined));
 }
 
 /** A threshold of exactly 0 or 1 would make the card invalid and the answer meaningless. */
