@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { positiveInt, withPhotoTrainingOptions } from './lib/training-options.js';
+import { positiveInt, withPhotoTrainingOptions, withScheduleOption } from './lib/training-options.js';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { fmt, summary } from '../src/evaluation/figures.js';
@@ -21,7 +21,7 @@ import {
   type PreprocessingSpec,
 } from '../src/model/card.js';
 import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
-import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';
@@ -39,6 +39,7 @@ interface Options {
   lungs: 'off' | 'check' | 'crop';
   photoAugment: number;
   photoViews: number;
+  lrSchedule: LearningRateSchedule;
   photoConsistency: number;
   shading: number;
   ablate?: Ablation[];
@@ -121,6 +122,7 @@ async function run(o: Options): Promise<void> {
       balance: without.has('source-balance') ? 'none' : DEFAULT_TRAIN_OPTIONS.balance,
       photoAugment: o.photoAugment,
       photoViews: o.photoViews,
+      learningRateSchedule: o.lrSchedule,
       photoConsistency: o.photoConsistency,
       shading: o.shading,
       excludeSources: o.exclude,
@@ -201,4 +203,5 @@ async function recordRow<T>(
 }
 
 withPhotoTrainingOptions(program);
+withScheduleOption(program);
 await program.parseAsync();

@@ -7,7 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { Command, Option } from 'commander';
-import { finiteNumber, positiveInt, withPhotoTrainingOptions } from './lib/training-options.js';
+import {
+  finiteNumber,
+  positiveInt,
+  withPhotoTrainingOptions,
+  withScheduleOption,
+} from './lib/training-options.js';
 import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
 import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
@@ -17,7 +22,7 @@ import {
   SEED_PREPROCESSING,
   runTraining,
 } from '../src/training/pipeline.js';
-import { DEFAULT_TRAIN_OPTIONS } from '../src/training/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
 import { preprocessingSchema, type PreprocessingSpec } from '../src/model/card.js';
 import type { SourceBalance } from '../src/training/sampler.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
@@ -48,6 +53,7 @@ interface Options {
   negatives: string | false;
   photoAugment: number;
   photoViews: number;
+  lrSchedule: LearningRateSchedule;
   shading: number;
   photoConsistency: number;
   cache: string | false;
@@ -182,6 +188,7 @@ async function run(o: Options): Promise<void> {
       augment: o.seedBaseline ? false : o.augment,
       photoAugment: o.seedBaseline ? 0 : o.photoAugment,
       photoViews: o.photoViews,
+      learningRateSchedule: o.lrSchedule,
       photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
       shading: o.seedBaseline ? 0 : o.shading,
       cache: o.cache === false ? undefined : path.resolve(o.cache),
@@ -215,4 +222,5 @@ async function run(o: Options): Promise<void> {
 }
 
 withPhotoTrainingOptions(program);
+withScheduleOption(program);
 await program.parseAsync();

@@ -1,6 +1,10 @@
-/** Option parsing that `npm run train` and `npm run loso` share: number parsers and the phone-photo options. */
-import { InvalidArgumentError, type Command } from 'commander';
+/**
+ * Option parsing that `npm run train` and `npm run loso` share: number parsers, the learning-rate
+ * schedule and the phone-photo options.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
+import { LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
 export function finiteNumber(v: string): number {
@@ -14,6 +18,18 @@ export function positiveInt(v: string): number {
   const n = finiteNumber(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Not a whole number of at least 1.');
   return n;
+}
+
+/** Adds --lr-schedule (parsed into lrSchedule). */
+export function withScheduleOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--lr-schedule <mode>',
+      'learning rate over the run: constant, or cosine down to 0 at the last epoch',
+    )
+      .choices(LEARNING_RATE_SCHEDULES)
+      .default('constant'),
+  );
 }
 
 /**

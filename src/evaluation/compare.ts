@@ -109,11 +109,14 @@ export interface Recipe {
   shading?: unknown;
   /** The contrast step; absent in figures from before it was recorded, all of which were 'normalise'. */
   contrast?: unknown;
+  /** The learning-rate schedule; absent in figures from before it existed, all of which were 'constant'. */
+  learningRateSchedule?: unknown;
 }
 
 /**
  * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
- * reworded description still matches), epochs and uneven-light share. A photo augmentation or
+ * reworded description still matches), epochs, uneven-light share, contrast step and learning-rate
+ * schedule. A photo augmentation or
  * epochs the figure does not name (older cards) count as the same; an unnamed share is 0.
  */
 export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
@@ -123,7 +126,8 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
       photoAugmentOf(figure.photoAugment) === photoAugmentOf(reference.photoAugment)) &&
     (unnamed(figure.epochs) || figure.epochs === reference.epochs) &&
     (figure.shading ?? 0) === (reference.shading ?? 0) &&
-    (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise')
+    (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise') &&
+    (figure.learningRateSchedule ?? 'constant') === (reference.learningRateSchedule ?? 'constant')
   );
 }
 
@@ -146,6 +150,7 @@ export function recipeOf(card: ModelCard): Recipe {
     epochs: card.training?.['maxEpochs'] ?? card.training?.['epochs'] ?? null,
     shading: shadingOf(card),
     contrast: card.preprocessing.contrast,
+    learningRateSchedule: card.training?.['learningRateSchedule'] ?? 'constant',
   };
 }
 

@@ -16,7 +16,13 @@ import { inputCache, type InputCache } from './input-cache.js';
 import { preprocess, type LungFinder } from '../image/preprocess.js';
 import { extractFeatures, fitGate } from '../gate/fit.js';
 import { writeGateStats } from '../gate/gate.js';
-import { DEFAULT_TRAIN_OPTIONS, trainModel, type EpochStats, type TrainOptions } from './trainer.js';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  trainModel,
+  type EpochStats,
+  type LearningRateSchedule,
+  type TrainOptions,
+} from './trainer.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import type { SourceBalance } from './sampler.js';
 import { createSegmenter, LUNG_MODEL_DIR } from '../lungs/segment.js';
@@ -87,6 +93,8 @@ export interface TrainingRequest {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** How the rate moves over the run (default constant). */
+  learningRateSchedule?: LearningRateSchedule | undefined;
   seed: number;
   patience: number;
   augment: boolean;
@@ -235,6 +243,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       epochs: req.epochs,
       batchSize: req.batchSize,
       learningRate: req.learningRate,
+      learningRateSchedule: req.learningRateSchedule ?? 'constant',
       seed: req.seed,
       patience: req.patience,
       augment: augmentation === 'none' ? false : augmentation,
@@ -300,6 +309,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       bestEpoch: result.bestEpoch,
       batchSize: req.batchSize,
       learningRate: req.learningRate,
+      learningRateSchedule: req.learningRateSchedule ?? 'constant',
       seed: req.seed,
       augmentation,
       sourceBalance: req.balance,

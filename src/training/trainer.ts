@@ -47,8 +47,52 @@ export interface TrainOptions {
   photoConsistency?: number;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
-  onBatch?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
+  /** How the learning rate moves over the run (default constant; see learningRateAt). */
+  learningRateSchedule?: LearningRateSchedule;
+  /** After each step; `learningRate` is the rate the optimiser took it with. */
+  onBatch?: (info: {
+    epoch: number;
+    batch: number;
+    batches: number;
+    loss: number;
+    learningRate: number;
+  }) => void;
   onEpoch?: (stats: EpochStats) => void;
+}
+
+/**
+ * `constant`: the base rate throughout. `cosine`: from the base rate down to 0 along half a cosine
+ * over the maximum epochs' steps, so the last epochs take small steps and settle instead of
+ * jumping between minima (the validation loss of constant-rate runs swings from epoch to epoch).
+ */
+export const LEARNING_RATE_SCHEDULES = ['constant', 'cosine'] as const;
+export type LearningRateSchedule = (typeof LEARNING_RATE_SCHEDULES)[number];
+
+/** The learning rate of step `step` (0-based) of `totalSteps`. */
+export function learningRateAt(
+  base: number,
+  schedule: LearningRateSchedule,
+  step: number,
+  totalSteps: number,
+): number {
+  if (schedule === 'constant' || totalSteps <= 0) return base;
+  return (base * (1 + Math.cos((Math.PI * Math.min(step, totalSteps)) / totalSteps))) / 2;
+}
+
+/** Adam whose rate can be set between steps (tfjs keeps it in a protected field it reads every step). */
+export class ScheduledAdam extends tf.AdamOptimizer {
+  constructor(learningRate: number) {
+    // tf.train.adam's defaults.
+    super(learningRate, 0.9, 0.999);
+  }
+
+  set rate(value: number) {
+    this.learningRate = value;
+  }
+
+  get rate(): number {
+    return this.learningRate;
+  }
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'size'> = {
@@ -142,12 +186,15 @@ export async function trainModel(
 ): Promise<TrainResult> {
   const started = performance.now();
   const random = mulberry32(deriveSeed(options.seed, 'train'));
-  const optimizer = tf.train.adam(options.learningRate);
+  const optimizer = new ScheduledAdam(options.learningRate);
+  const schedule = options.learningRateSchedule ?? 'constant';
   model.compile({ optimizer, loss: 'binaryCrossentropy' });
   const weights = samplingWeights(train.samples, options.balance);
   const valLabels = val.samples.map((s) => s.covid);
   const epochSize = options.epochSize ?? train.samples.length;
   const batches = Math.ceil(epochSize / options.batchSize);
+  // Over the maximum epochs: a run that patience stops early ends with a rate above 0.
+  const totalSteps = options.epochs * batches;
   const consistency = options.photoConsistency ?? 0;
   const paired = consistency > 0 && train.photos !== undefined;
 
@@ -163,6 +210,7 @@ export async function trainModel(
     for (let b = 0; b < batches; b++) {
       const idx = order.slice(b * options.batchSize, (b + 1) * options.batchSize);
       const t0 = performance.now();
+      optimizer.rate = learningRateAt(options.learningRate, schedule, (epoch - 1) * batches + b, totalSteps);
       const input = (i: number) => train.inputs[i] ?? new Float32Array(options.size * options.size);
       const labels = idx.map((i) => train.samples[i]?.covid ?? 0);
       const photoShare = options.photoProbability ?? 0;
@@ -190,7 +238,7 @@ export async function trainModel(
       stepMs += performance.now() - t0;
       steps++;
       lossSum += loss;
-      options.onBatch?.({ epoch, batch: b + 1, batches, loss });
+      options.onBatch?.({ epoch, batch: b + 1, batches, loss, learningRate: optimizer.rate });
     }
     const probs = await predictInputs(model, val.inputs, options.size);
     const stats: EpochStats = {

@@ -283,4 +283,18 @@ describe('recipeOf', () => {
     const old = { ...plain, training: { photoAugment: '0.3 of draws', epochs: 10 } } as unknown as ModelCard;
     expect(recipeOf(old).epochs).toBe(10);
   });
+
+  it('names the learning-rate schedule; figures from before it existed were constant', () => {
+    const card = {
+      preprocessing: { contrast: 'normalise' },
+      training: { photoAugment: '0.5 of draws use ...', maxEpochs: 60, learningRateSchedule: 'cosine' },
+    } as unknown as ModelCard;
+    const cosine = recipeOf(card);
+    expect(cosine.learningRateSchedule).toBe('cosine');
+    const before = { photoAugment: '0.5 of draws use ...', epochs: 60, contrast: 'normalise' };
+    expect(sameRecipe(before, cosine)).toBe(false);
+    expect(sameRecipe({ ...before, learningRateSchedule: 'cosine' }, cosine)).toBe(true);
+    const constant = { ...card, training: { ...card.training, learningRateSchedule: undefined } };
+    expect(sameRecipe(before, recipeOf(constant as unknown as ModelCard))).toBe(true);
+  });
 });

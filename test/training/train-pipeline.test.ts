@@ -177,6 +177,7 @@ describe('npm run train with the lung step', () => {
         lungs: { dir: lungsDir, crop: true, margin: 0.1 },
         photoAugment: 0.5,
         photoViews: 2,
+        learningRateSchedule: 'cosine',
         preprocessing: { ...request(small, modelDir).preprocessing, film: true },
         cache,
       }),
@@ -188,7 +189,12 @@ describe('npm run train with the lung step', () => {
     expect(card.preprocessing.lungs).toEqual({ model: lungVersion, crop: true, margin: 0.1 });
     expect(card.data?.['lungsNotFound']).toEqual({ train: 0, val: 0 });
     expect(card.data?.trainImages).toBe(16);
-    expect(card.training).toMatchObject({ epochs: 2, maxEpochs: 2, drawsPerEpoch: 16 });
+    expect(card.training).toMatchObject({
+      epochs: 2,
+      maxEpochs: 2,
+      drawsPerEpoch: 16,
+      learningRateSchedule: 'cosine',
+    });
     expect(card.preprocessing.film).toBe(true);
     expect(String(card.training?.['photoAugment'])).toMatch(/^0\.5 of draws use a simulated phone photo/);
     expect(String(card.training?.['photoAugment'])).toContain('2 photos per image, seeded by its bytes');

@@ -1,7 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultCnn } from '../../src/model/architectures.js';
+import * as tf from '@tensorflow/tfjs';
 import {
+  learningRateAt,
   predictInputs,
+  ScheduledAdam,
   trainModel,
   DEFAULT_TRAIN_OPTIONS,
   type TrainSet,
@@ -111,5 +114,59 @@ describe('trainModel with several photo views per image', () => {
     ]);
     expect(noiseOnly).toBeLessThan(0.75);
     expect(both).toBeGreaterThan(0.95);
+  }, 60_000);
+});
+
+describe('the learning-rate schedule', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('is the base rate when constant; cosine goes from it down to 0 over the steps', () => {
+    expect([0, 50, 99].map((step) => learningRateAt(0.01, 'constant', step, 100))).toEqual([
+      0.01, 0.01, 0.01,
+    ]);
+    const cosine = [0, 25, 50, 75, 100].map((step) => learningRateAt(0.01, 'cosine', step, 100));
+    expect(cosine[0]).toBeCloseTo(0.01, 10);
+    expect(cosine[2]).toBeCloseTo(0.005, 10);
+    expect(cosine[4]).toBeCloseTo(0, 10);
+    for (let i = 1; i < cosine.length; i++) expect(cosine[i]).toBeLessThan(cosine[i - 1] ?? 0);
+  });
+
+  it('is the rate the optimiser steps with: at rate 0 a variable stays, at the base rate it moves', () => {
+    const step = (rate: number): number => {
+      const optimizer = new ScheduledAdam(0.1);
+      optimizer.rate = rate;
+      const v = tf.variable(tf.scalar(1));
+      optimizer.minimize(() => tf.square(v) as tf.Scalar);
+      const value = v.dataSync()[0] ?? Number.NaN;
+      v.dispose();
+      optimizer.dispose();
+      return value;
+    };
+    expect(step(0)).toBe(1);
+    expect(step(0.1)).toBeCloseTo(0.9, 5);
+  });
+
+  it('is applied by trainModel step by step, over the maximum epochs', async () => {
+    const set = makeSet(32, 4);
+    const rates: number[] = [];
+    const model = defaultCnn(SIZE, { filters: [4, 8], seed: 3 });
+    await trainModel(model, set, set, {
+      ...DEFAULT_TRAIN_OPTIONS,
+      size: SIZE,
+      epochs: 4,
+      learningRate: 1e-2,
+      batchSize: 16,
+      patience: 4,
+      augment: false,
+      balance: 'none',
+      learningRateSchedule: 'cosine',
+      onBatch: (info) => rates.push(info.learningRate),
+    });
+    model.dispose();
+    // 4 epochs x 2 steps: step k at 0.01 * (1 + cos(pi k / 8)) / 2.
+    expect(rates).toHaveLength(8);
+    rates.forEach((rate, k) => expect(rate).toBeCloseTo((0.01 * (1 + Math.cos((Math.PI * k) / 8))) / 2, 8));
   }, 60_000);
 });

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
-import { positiveInt, withPhotoTrainingOptions } from '../../scripts/lib/training-options.js';
+import {
+  positiveInt,
+  withPhotoTrainingOptions,
+  withScheduleOption,
+} from '../../scripts/lib/training-options.js';
 
 /** The options `train` and `loso` share, parsed as either script parses them. */
 function parse(args: string[]): Record<string, unknown> {
-  const command = withPhotoTrainingOptions(new Command())
+  const command = withScheduleOption(withPhotoTrainingOptions(new Command()))
     .option('--epochs <n>', 'maximum epochs', positiveInt, 10)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
@@ -19,6 +23,7 @@ describe("the training scripts' shared options", () => {
       photoViews: DEFAULT_PHOTO_VIEWS,
       shading: 0,
       photoConsistency: 0,
+      lrSchedule: 'constant',
       epochs: 10,
     });
   });
@@ -29,6 +34,7 @@ describe("the training scripts' shared options", () => {
       photoAugment: 0.5,
       epochs: 30,
     });
+    expect(parse(['--lr-schedule', 'cosine'])).toMatchObject({ lrSchedule: 'cosine' });
   });
 
   it('refuse what is not a number of the right kind, saying which argument', () => {
@@ -36,5 +42,6 @@ describe("the training scripts' shared options", () => {
     expect(() => parse(['--photo-views', '0'])).toThrow(/argument '0' is invalid/);
     expect(() => parse(['--photo-views', '1.5'])).toThrow(/whole number/);
     expect(() => parse(['--epochs', ''])).toThrow(/invalid/);
+    expect(() => parse(['--lr-schedule', 'linear'])).toThrow(/Allowed choices are constant, cosine/);
   });
 });
