@@ -412,6 +412,20 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
   return lines.join('\n');
 }
 
+/**
+ * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
+ * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
+ */
+function tradeOffSentence(head: NonNullable<GateEvaluation['head']>): string {
+  if (head.tradeOff.length === 0 || head.crossValidated === null) return '';
+  const n = head.crossValidated.n;
+  const points = head.tradeOff.map(
+    (t) =>
+      `${Number((t.acceptance * 100).toFixed(1))}%: ${t.valAccepted} accepted, ${t.negativesRejected}/${n} rejected`,
+  );
+  return ` Other operating points (share of validation X-rays the threshold is set to let through: validation X-rays accepted, negatives rejected cross-validated): ${points.join('; ')}.`;
+}
+
 function gateLines(g: GateEvaluation): string[] {
   const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
   const lines = [
@@ -431,7 +445,8 @@ function gateLines(g: GateEvaluation): string[] {
         `The gate's head was fitted on real negatives; if these are the same images, the table above is in-sample. ` +
           (g.head.crossValidated === null
             ? 'No cross-validated figure is recorded.'
-            : `Cross-validated (each image scored by a head that never saw it): ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} rejected (${pct(g.head.crossValidated.rejected / Math.max(1, g.head.crossValidated.n))}).`),
+            : `Cross-validated (each image scored by a head that never saw it): ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} rejected (${pct(g.head.crossValidated.rejected / Math.max(1, g.head.crossValidated.n))}).`) +
+          tradeOffSentence(g.head),
         '',
       );
   }
@@ -518,7 +533,7 @@ export function measuredLimitations(r: FullEvaluation): string[] {
     );
     if (g.head?.crossValidated != null)
       out.push(
-        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).`,
+        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${tradeOffSentence(g.head)}`,
       );
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)

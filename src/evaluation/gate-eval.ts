@@ -36,7 +36,19 @@ export interface GateEvaluation {
    * With a gate head fitted on real negatives (`npm run fit-gate`): rejection of those same
    * negatives is in-sample; the card's cross-validated figure is the honest one.
    */
-  head?: { threshold: number; crossValidated: { n: number; rejected: number } | null };
+  head?: {
+    threshold: number;
+    crossValidated: { n: number; rejected: number } | null;
+    /** Other operating points, as fit-gate measured them (metrics.gateHead.tradeOff); empty if not recorded. */
+    tradeOff: GateTradeOff[];
+  };
+}
+
+/** One operating point of the gate's head: validation X-rays accepted, negatives rejected (cross-validated). */
+export interface GateTradeOff {
+  acceptance: number;
+  valAccepted: number;
+  negativesRejected: number;
 }
 
 async function signalsOf(
@@ -97,13 +109,14 @@ export async function evaluateGate(
   const result: GateEvaluation = { xrayAcceptance: xray };
   const head = engine.gate?.settings.head;
   if (head !== undefined) {
-    const cv = (
-      engine.card.metrics?.['gateHead'] as
-        { crossValidated?: { overall?: { n: number; rejected: number } } } | undefined
-    )?.crossValidated?.overall;
+    const recorded = engine.card.metrics?.['gateHead'] as
+      | { crossValidated?: { overall?: { n: number; rejected: number } }; tradeOff?: GateTradeOff[] }
+      | undefined;
+    const cv = recorded?.crossValidated?.overall;
     result.head = {
       threshold: head.threshold,
       crossValidated: cv === undefined ? null : { n: cv.n, rejected: cv.rejected },
+      tradeOff: recorded?.tradeOff ?? [],
     };
   }
   if (rows.length > 0) {

@@ -89,23 +89,46 @@ export interface HeadFit {
   crossValidated: { overall: Rejection; perKind: Record<string, Rejection> };
   /** Each kind scored by a head fitted without any image of that kind. */
   leaveOneKindOut: Record<string, Rejection>;
+  /**
+   * The cost of other operating points: at each validation acceptance of TRADE_OFF_ACCEPTANCES,
+   * the validation X-rays accepted and the negatives rejected (cross-validated).
+   */
+  tradeOff: { acceptance: number; valAccepted: number; negativesRejected: number }[];
 }
 
 const FOLDS = 5;
+
+/**
+ * Validation acceptances the trade-off is measured at (HeadFit.tradeOff): what the gate would
+ * reject at each, so the card shows what the chosen point costs on either side.
+ */
+export const TRADE_OFF_ACCEPTANCES = [0.98, 0.985, 0.99, 0.995, 0.998] as const;
+
+interface FittedHead {
+  params: HeadParams;
+  /** The head's threshold at which the whole gate lets `acceptance` of the validation X-rays through. */
+  thresholdFor: (acceptance: number) => number;
+}
 
 function fitWith(
   trainXrays: readonly GateExample[],
   valXrays: readonly GateExample[],
   negatives: readonly GateExample[],
-): { params: HeadParams; threshold: number } {
+): FittedHead {
   const x = [...trainXrays.map((e) => e.input), ...negatives.map((e) => e.input)];
   const y = [...trainXrays.map(() => 0 as const), ...negatives.map(() => 1 as const)];
   const params = fitHead(x, y);
   // Only the X-rays the earlier stages let through reach the head. The whole gate, not the head
-  // alone, must let VAL_ACCEPTANCE of the validation X-rays through: those refused before count.
+  // alone, must let `acceptance` of the validation X-rays through: those refused before count.
   const passing = valXrays.filter((e) => !e.refusedBefore).map((e) => headScore(params, e.input));
-  const share = passing.length === 0 ? 1 : Math.min(1, (VAL_ACCEPTANCE * valXrays.length) / passing.length);
-  return { params, threshold: acceptanceThreshold(passing, share) };
+  return {
+    params,
+    thresholdFor: (acceptance) =>
+      acceptanceThreshold(
+        passing,
+        passing.length === 0 ? 1 : Math.min(1, (acceptance * valXrays.length) / passing.length),
+      ),
+  };
 }
 
 function rejection(examples: readonly NegativeExample[], verdicts: readonly boolean[]): Rejection {
@@ -137,8 +160,8 @@ export function fitGateHead(
   negatives: readonly NegativeExample[],
   seed = 1,
 ): HeadFit {
-  const rejects = (fit: { params: HeadParams; threshold: number }, e: GateExample) =>
-    e.refusedBefore || headScore(fit.params, e.input) > fit.threshold;
+  const rejects = (params: HeadParams, threshold: number, e: GateExample) =>
+    e.refusedBefore || headScore(params, e.input) > threshold;
 
   // Folds: groups shuffled within each kind, dealt round-robin.
   const fold = new Map<string, number>();
@@ -148,7 +171,9 @@ export function fitGateHead(
     shuffle(groups, random);
     groups.forEach((g, i) => fold.set(g, i % FOLDS));
   }
-  const cv = new Array<boolean>(negatives.length).fill(false);
+  // Cross-validated verdicts at VAL_ACCEPTANCE and at each trade-off point, one fit per fold.
+  const acceptances = [VAL_ACCEPTANCE, ...TRADE_OFF_ACCEPTANCES];
+  const cv = acceptances.map(() => new Array<boolean>(negatives.length).fill(false));
   for (let k = 0; k < FOLDS; k++) {
     const held = negatives.flatMap((e, i) => (fold.get(e.group) === k ? [i] : []));
     if (held.length === 0) continue;
@@ -157,8 +182,13 @@ export function fitGateHead(
       valXrays,
       negatives.filter((e) => fold.get(e.group) !== k),
     );
-    for (const i of held) cv[i] = rejects(fit, negatives[i] as NegativeExample);
+    acceptances.forEach((acceptance, a) => {
+      const threshold = fit.thresholdFor(acceptance);
+      for (const i of held)
+        (cv[a] as boolean[])[i] = rejects(fit.params, threshold, negatives[i] as NegativeExample);
+    });
   }
+  const chosen = cv[0] as boolean[];
 
   const leaveOneKindOut: Record<string, Rejection> = {};
   for (const kind of [...new Set(negatives.map((e) => e.kind))].sort()) {
@@ -168,18 +198,28 @@ export function fitGateHead(
       valXrays,
       negatives.filter((e) => e.kind !== kind),
     );
+    const threshold = fit.thresholdFor(VAL_ACCEPTANCE);
     leaveOneKindOut[kind] = rejection(
       held,
-      held.map((e) => rejects(fit, e)),
+      held.map((e) => rejects(fit.params, threshold, e)),
     );
   }
 
   const final = fitWith(trainXrays, valXrays, negatives);
+  const valAccepted = (threshold: number) =>
+    valXrays.filter((e) => !rejects(final.params, threshold, e)).length;
+  const threshold = final.thresholdFor(VAL_ACCEPTANCE);
   return {
-    ...final,
-    valAcceptance: { n: valXrays.length, accepted: valXrays.filter((e) => !rejects(final, e)).length },
-    crossValidated: { overall: rejection(negatives, cv), perKind: perKind(negatives, cv) },
+    params: final.params,
+    threshold,
+    valAcceptance: { n: valXrays.length, accepted: valAccepted(threshold) },
+    crossValidated: { overall: rejection(negatives, chosen), perKind: perKind(negatives, chosen) },
     leaveOneKindOut,
+    tradeOff: TRADE_OFF_ACCEPTANCES.map((acceptance, a) => ({
+      acceptance,
+      valAccepted: valAccepted(final.thresholdFor(acceptance)),
+      negativesRejected: (cv[a + 1] ?? []).filter(Boolean).length,
+    })),
   };
 }
 
@@ -255,6 +295,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
       valAcceptance: fit.valAcceptance,
       crossValidated: fit.crossValidated,
       leaveOneKindOut: fit.leaveOneKindOut,
+      tradeOff: fit.tradeOff,
       note: 'The head was fitted on these negatives, so rejection measured on them afterwards is in-sample; these cross-validated (5 folds, panels of one figure kept together) and leave-one-kind-out figures are the honest ones.',
     },
   };
@@ -266,6 +307,14 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
   );
   req.log?.(
     `Gate head: cross-validated negatives rejected ${pct(overall.rejected, overall.n)} (without the head ${pct(overall.rejectedWithoutHead, overall.n)}).`,
+  );
+  req.log?.(
+    `Gate head: other operating points (validation X-rays accepted / negatives rejected, cross-validated): ${fit.tradeOff
+      .map(
+        (t) =>
+          `${t.acceptance * 100}%: ${t.valAccepted}/${fit.valAcceptance.n}, ${t.negativesRejected}/${overall.n}`,
+      )
+      .join('; ')}.`,
   );
   for (const [kind, r] of Object.entries(fit.crossValidated.perKind))
     req.log?.(

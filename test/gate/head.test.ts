@@ -5,11 +5,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { acceptanceThreshold, fitHead, headScore } from '../../src/gate/head.js';
-import { fitGateHead, negativeGroup, type NegativeExample } from '../../src/gate/fit-head.js';
+import {
+  fitGateHead,
+  negativeGroup,
+  TRADE_OFF_ACCEPTANCES,
+  type NegativeExample,
+} from '../../src/gate/fit-head.js';
 import { VAL_ACCEPTANCE } from '../../src/gate/fit.js';
 import { mulberry32, randomNormal } from '../../src/training/random.js';
 import { createEngine } from '../../src/classifier/engine.js';
 import { readCard } from '../../src/model/card.js';
+import { evaluateModel, markdownReport, measuredLimitations } from '../../src/evaluation/evaluate.js';
 import { makeTestModel } from '../helpers/model.js';
 import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
 import { makeTempDir, removeDir } from '../training/fixtures.js';
@@ -86,6 +92,27 @@ describe('fitGateHead', () => {
     );
     expect(fit.valAcceptance.n).toBe(1000);
     expect(fit.valAcceptance.accepted).toBeGreaterThanOrEqual(Math.ceil(VAL_ACCEPTANCE * 1000));
+
+    // The trade-off: each point lets its share through; letting more X-rays through rejects no
+    // more negatives; the chosen point's row is the chosen figures.
+    expect(fit.tradeOff.map((t) => t.acceptance)).toEqual([...TRADE_OFF_ACCEPTANCES]);
+    for (const [i, t] of fit.tradeOff.entries()) {
+      // 998 cannot be reached: 4 were refused before the head; all 996 others pass then.
+      expect(t.valAccepted).toBeGreaterThanOrEqual(Math.min(996, Math.ceil(t.acceptance * 1000)));
+      const before = fit.tradeOff[i - 1];
+      if (before === undefined) continue;
+      expect(t.valAccepted).toBeGreaterThanOrEqual(before.valAccepted);
+      expect(t.negativesRejected).toBeLessThanOrEqual(before.negativesRejected);
+    }
+    // Negatives half-way between the classes: the points differ, or the curve says nothing.
+    const first = fit.tradeOff[0];
+    const last = fit.tradeOff[fit.tradeOff.length - 1];
+    expect(first?.negativesRejected).toBeGreaterThan(last?.negativesRejected ?? Infinity);
+    expect(fit.tradeOff.find((t) => t.acceptance === VAL_ACCEPTANCE)).toEqual({
+      acceptance: VAL_ACCEPTANCE,
+      valAccepted: fit.valAcceptance.accepted,
+      negativesRejected: fit.crossValidated.overall.rejected,
+    });
   });
 
   it('keeps panels of one figure in one group', () => {
@@ -166,6 +193,21 @@ describe('npm run fit-gate', () => {
     expect(card.gate?.head?.rule).toContain('simulated phone photos of 4 of them');
     expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
     await fs.access(path.join(modelDir, 'gate-head.json'));
+    // The trade-off: printed, in the card, and in the evaluation's report and limitations.
+    expect(stdout).toMatch(/other operating points .*98%: \d+\/12, \d+\/21;.*99\.8%: \d+\/12, \d+\/21\./);
+    const tradeOff = (card.metrics?.['gateHead'] as { tradeOff?: unknown[] }).tradeOff;
+    expect(tradeOff).toHaveLength(TRADE_OFF_ACCEPTANCES.length);
+    const evaluation = await evaluateModel({
+      modelDir,
+      data: path.join(dir, 'data'),
+      split: 'val',
+      negatives: path.join(dir, 'negatives'),
+    });
+    expect(evaluation.gate?.head?.tradeOff).toEqual(tradeOff);
+    expect(markdownReport(evaluation, [])).toMatch(
+      /Other operating points .*: 98%: \d+ accepted, \d+\/21 rejected;/,
+    );
+    expect(measuredLimitations(evaluation).join('\n')).toMatch(/Other operating points .*99\.5%: /);
 
     const engine = await createEngine({ modelDir });
     try {
