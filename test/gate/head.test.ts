@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { acceptanceThreshold, fitHead, headScore } from '../../src/gate/head.js';
+import { acceptanceThreshold, fitHead, headInput, headScore } from '../../src/gate/head.js';
+import { mirrorSymmetry } from '../../src/gate/symmetry.js';
 import {
   fitGateHead,
   negativeGroup,
@@ -48,6 +49,38 @@ describe('fitHead', () => {
 
   it('refuses data with one class only', () => {
     expect(() => fitHead([[1], [2]], [0, 0])).toThrow(/both/);
+  });
+});
+
+describe('headInput', () => {
+  it("ends with the picture's mirror symmetry, which a head fitted before it existed leaves out", () => {
+    // Left half dark, right half light: no symmetry. The same rows mirrored: full symmetry.
+    const halves = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i % 64 < 32 ? 40 : 200));
+    const mirrored = Uint8Array.from({ length: 64 * 64 }, (_, i) =>
+      Math.abs((i % 64) - 31.5) < 16 ? 40 : 200,
+    );
+    const signals = (data: Uint8Array) => ({
+      features: [0.5, -1],
+      distance: 3,
+      image: { data, width: 64, height: 64, colourfulness: 0.01, sourceWidth: 640, sourceHeight: 640 },
+    });
+    const lopsided = headInput(signals(halves));
+    const even = headInput(signals(mirrored));
+    expect(lopsided).toHaveLength(even.length);
+    expect(lopsided.at(-1)).toBe(mirrorSymmetry({ data: halves, width: 64, height: 64 }));
+    expect(lopsided.at(-1)).toBe(0);
+    expect(even.at(-1)).toBeCloseTo(1, 6);
+    // A head with one weight fewer scores both alike; one that weighs symmetry does not.
+    const older = { mean: even.slice(0, -1).map(() => 0), scale: even.slice(0, -1).map(() => 1), bias: 0 };
+    const oldHead = { ...older, weights: even.slice(0, -1).map(() => 0.1) };
+    expect(headScore(oldHead, lopsided)).toBe(headScore(oldHead, even));
+    const newHead = {
+      mean: [...older.mean, 0],
+      scale: [...older.scale, 1],
+      bias: 0,
+      weights: [...oldHead.weights, -2],
+    };
+    expect(headScore(newHead, lopsided)).toBeGreaterThan(headScore(newHead, even));
   });
 });
 
