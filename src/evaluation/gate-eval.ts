@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { Engine } from '../classifier/engine.js';
 import { gateAnswer, gateSignals, type GateSignals } from '../gate/verdict.js';
+import type { TradeOffPoint } from '../gate/fit-head.js';
 import type { Segmenter } from '../lungs/segment.js';
 import { mapWithConcurrency } from '../training/datasets.js';
 import { DATASET_LIMITS } from '../training/inputs.js';
@@ -40,15 +41,8 @@ export interface GateEvaluation {
     threshold: number;
     crossValidated: { n: number; rejected: number } | null;
     /** Other operating points, as fit-gate measured them (metrics.gateHead.tradeOff); empty if not recorded. */
-    tradeOff: GateTradeOff[];
+    tradeOff: TradeOffPoint[];
   };
-}
-
-/** One operating point of the gate's head: validation X-rays accepted, negatives rejected (cross-validated). */
-export interface GateTradeOff {
-  acceptance: number;
-  valAccepted: number;
-  negativesRejected: number;
 }
 
 async function signalsOf(
@@ -110,7 +104,7 @@ export async function evaluateGate(
   const head = engine.gate?.settings.head;
   if (head !== undefined) {
     const recorded = engine.card.metrics?.['gateHead'] as
-      | { crossValidated?: { overall?: { n: number; rejected: number } }; tradeOff?: GateTradeOff[] }
+      | { crossValidated?: { overall?: { n: number; rejected: number } }; tradeOff?: TradeOffPoint[] }
       | undefined;
     const cv = recorded?.crossValidated?.overall;
     result.head = {

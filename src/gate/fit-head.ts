@@ -89,11 +89,15 @@ export interface HeadFit {
   crossValidated: { overall: Rejection; perKind: Record<string, Rejection> };
   /** Each kind scored by a head fitted without any image of that kind. */
   leaveOneKindOut: Record<string, Rejection>;
-  /**
-   * The cost of other operating points: at each validation acceptance of TRADE_OFF_ACCEPTANCES,
-   * the validation X-rays accepted and the negatives rejected (cross-validated).
-   */
-  tradeOff: { acceptance: number; valAccepted: number; negativesRejected: number }[];
+  /** The cost of other operating points: one per validation acceptance of TRADE_OFF_ACCEPTANCES. */
+  tradeOff: TradeOffPoint[];
+}
+
+/** One operating point of the head: validation X-rays accepted, negatives rejected (cross-validated). */
+export interface TradeOffPoint {
+  acceptance: number;
+  valAccepted: number;
+  negativesRejected: number;
 }
 
 const FOLDS = 5;
