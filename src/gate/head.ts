@@ -2,8 +2,8 @@
  * The gate's second head: a logistic regression that tells frontal chest X-rays from other
  * images, on what the pipeline already computes for every image (the classifier's penultimate
  * features, their distance from the training X-rays, the lung mask's figures and the image's
- * colour, shape and mirror symmetry). Distance and image rules alone let lateral views and other radiographs
- * through; a head fitted on real negatives learns what separates them.
+ * colour, shape and mirror symmetry). Distance and image rules alone let lateral views and other
+ * radiographs through; a head fitted on real negatives learns what separates them.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
