@@ -18,6 +18,7 @@ import { VAL_ACCEPTANCE } from './fit.js';
 import {
   acceptanceThreshold,
   fitHead,
+  HEAD_L2,
   headInput,
   headScore,
   HEAD_FILE,
@@ -290,7 +291,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     head: {
       file: HEAD_FILE,
       threshold: fit.threshold,
-      rule: `logistic regression (class-balanced, L2) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
     },
   };
   card.metrics = {
