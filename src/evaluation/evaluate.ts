@@ -416,6 +416,14 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
  * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
  * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
  */
+/** How the head does on a kind of image it never saw: what a new kind of upload would meet. */
+function unseenKindSentence(head: NonNullable<GateEvaluation['head']>): string {
+  const kinds = Object.entries(head.leaveOneKindOut);
+  if (kinds.length === 0) return '';
+  const figures = kinds.map(([kind, r]) => `${kind} ${r.rejected}/${r.n}`);
+  return ` A kind of image it never saw is refused less often: with each kind left out of its fitting in turn, ${figures.join(', ')}.`;
+}
+
 function tradeOffSentence(head: NonNullable<GateEvaluation['head']>): string {
   if (head.tradeOff.length === 0 || head.crossValidated === null) return '';
   const n = head.crossValidated.n;
@@ -533,7 +541,7 @@ export function measuredLimitations(r: FullEvaluation): string[] {
     );
     if (g.head?.crossValidated != null)
       out.push(
-        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${tradeOffSentence(g.head)}`,
+        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${unseenKindSentence(g.head)}${tradeOffSentence(g.head)}`,
       );
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { Engine } from '../classifier/engine.js';
 import { gateAnswer, gateSignals, type GateSignals } from '../gate/verdict.js';
-import type { TradeOffPoint } from '../gate/fit-head.js';
+import type { Rejection, TradeOffPoint } from '../gate/fit-head.js';
 import type { Segmenter } from '../lungs/segment.js';
 import { mapWithConcurrency } from '../training/datasets.js';
 import { DATASET_LIMITS } from '../training/inputs.js';
@@ -42,6 +42,8 @@ export interface GateEvaluation {
     crossValidated: { n: number; rejected: number } | null;
     /** Other operating points, as fit-gate measured them (metrics.gateHead.tradeOff); empty if not recorded. */
     tradeOff: TradeOffPoint[];
+    /** Per kind, rejection by a head fitted without any image of that kind (metrics.gateHead); empty if not recorded. */
+    leaveOneKindOut: Record<string, Pick<Rejection, 'n' | 'rejected'>>;
   };
 }
 
@@ -104,13 +106,23 @@ export async function evaluateGate(
   const head = engine.gate?.settings.head;
   if (head !== undefined) {
     const recorded = engine.card.metrics?.['gateHead'] as
-      | { crossValidated?: { overall?: { n: number; rejected: number } }; tradeOff?: TradeOffPoint[] }
+      | {
+          crossValidated?: { overall?: { n: number; rejected: number } };
+          tradeOff?: TradeOffPoint[];
+          leaveOneKindOut?: Record<string, Rejection>;
+        }
       | undefined;
     const cv = recorded?.crossValidated?.overall;
     result.head = {
       threshold: head.threshold,
       crossValidated: cv === undefined ? null : { n: cv.n, rejected: cv.rejected },
       tradeOff: recorded?.tradeOff ?? [],
+      leaveOneKindOut: Object.fromEntries(
+        Object.entries(recorded?.leaveOneKindOut ?? {}).map(([kind, r]) => [
+          kind,
+          { n: r.n, rejected: r.rejected },
+        ]),
+      ),
     };
   }
   if (rows.length > 0) {

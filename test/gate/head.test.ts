@@ -241,6 +241,15 @@ describe('npm run fit-gate', () => {
       /Other operating points .*: 98%: \d+ accepted, \d+\/21 rejected;/,
     );
     expect(measuredLimitations(evaluation).join('\n')).toMatch(/Other operating points .*99\.5%: /);
+    // A kind never seen in fitting: fit-gate's leave-one-kind-out figures reach the limitations.
+    const unseen = (
+      card.metrics?.['gateHead'] as { leaveOneKindOut: Record<string, { n: number; rejected: number }> }
+    ).leaveOneKindOut;
+    expect(Object.keys(unseen).length).toBeGreaterThan(1);
+    for (const [kind, r] of Object.entries(unseen)) {
+      expect(evaluation.gate?.head?.leaveOneKindOut[kind]).toEqual({ n: r.n, rejected: r.rejected });
+      expect(measuredLimitations(evaluation).join('\n')).toContain(`${kind} ${r.rejected}/${r.n}`);
+    }
 
     const engine = await createEngine({ modelDir });
     try {
