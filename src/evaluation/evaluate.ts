@@ -412,10 +412,6 @@ export function markdownReport(r: FullEvaluation, plots: string[]): string {
   return lines.join('\n');
 }
 
-/**
- * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
- * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
- */
 /** How the head does on a kind of image it never saw: what a new kind of upload would meet. */
 function unseenKindSentence(head: NonNullable<GateEvaluation['head']>): string {
   const kinds = Object.entries(head.leaveOneKindOut);
@@ -424,6 +420,10 @@ function unseenKindSentence(head: NonNullable<GateEvaluation['head']>): string {
   return ` A kind of image it never saw is refused less often: with each kind left out of its fitting in turn, ${figures.join(', ')}.`;
 }
 
+/**
+ * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
+ * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
+ */
 function tradeOffSentence(head: NonNullable<GateEvaluation['head']>): string {
   if (head.tradeOff.length === 0 || head.crossValidated === null) return '';
   const n = head.crossValidated.n;
