@@ -1,5 +1,5 @@
 /**
- * `npm run loso -- --exclude <sources>`: leave-one-source-out. Trains the default model without
+ * `npm run loso -- --exclude <sources>`: leave-one-source-out. Trains a model without
  * the given collection(s), scores it on every image of them (a collection the model never saw),
  * and writes the figures into the shipped model's card (`metrics.loso`, and `metrics.unseenSource`
  * for the collection holding both labels). `--trained <dir>` reuses a model trained that way.
@@ -9,7 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { positiveInt, withPhotoTrainingOptions, withScheduleOption } from './lib/training-options.js';
+import {
+  positiveInt,
+  withArchitectureOption,
+  withPhotoTrainingOptions,
+  withScheduleOption,
+} from './lib/training-options.js';
 import { loadConfig } from '../src/config.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { fmt, summary } from '../src/evaluation/figures.js';
@@ -20,6 +25,7 @@ import {
   type ModelCard,
   type PreprocessingSpec,
 } from '../src/model/card.js';
+import type { Architecture } from '../src/model/architectures.js';
 import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
@@ -28,6 +34,7 @@ import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../s
 
 interface Options {
   exclude: string[];
+  architecture: Architecture;
   data: string;
   trained?: string;
   card?: string;
@@ -102,7 +109,7 @@ async function run(o: Options): Promise<void> {
     const outcome = await runTraining({
       data: o.data,
       modelDir,
-      architecture: 'default',
+      architecture: o.architecture,
       preprocessing: { ...DEFAULT_PREPROCESSING, contrast: without.has('contrast') ? 'none' : o.contrast },
       ...(o.lungs === 'off'
         ? {}
@@ -163,7 +170,7 @@ async function run(o: Options): Promise<void> {
     // The recipe, so that figures from different runs can be told apart.
     ...recipeOf(trainedCard),
     seed: trainedCard.training?.['seed'] ?? null,
-    note: `default architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
+    note: `${trainedCard.architecture} architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
     // One row per recipe (the steps left out), replacing a row of the same recipe.
@@ -202,6 +209,7 @@ async function recordRow<T>(
   console.log(`Card updated (metrics.${field}): ${path.join(target, 'card.json')}`);
 }
 
+withArchitectureOption(program);
 withPhotoTrainingOptions(program);
 withScheduleOption(program);
 await program.parseAsync();

@@ -10,12 +10,13 @@ import { Command, Option } from 'commander';
 import {
   finiteNumber,
   positiveInt,
+  withArchitectureOption,
   withPhotoTrainingOptions,
   withScheduleOption,
 } from './lib/training-options.js';
 import { trainingProgress } from './lib/training-progress.js';
 import { loadConfig } from '../src/config.js';
-import { ARCHITECTURES, type Architecture } from '../src/model/architectures.js';
+import type { Architecture } from '../src/model/architectures.js';
 import {
   DEFAULT_LUNGS,
   DEFAULT_PREPROCESSING,
@@ -70,7 +71,6 @@ const program = new Command()
   )
   .option('--data <dir>', 'dataset: class folders, metadata.csv + images/, or a manifest CSV', DEFAULT_DATA)
   .option('--model <dir>', 'model directory to update (default: MODEL_DIR or model/)')
-  .addOption(new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'))
   .option('--seed-baseline', "the seed project's CNN at 64 px without augmentation (for comparison)", false)
   .option('--size <px>', 'input side in pixels', positiveInt)
   .option('--crop <fraction>', 'central fraction kept before resizing', finiteNumber)
@@ -221,6 +221,7 @@ async function run(o: Options): Promise<void> {
   }
 }
 
+withArchitectureOption(program);
 withPhotoTrainingOptions(program);
 withScheduleOption(program);
 await program.parseAsync();

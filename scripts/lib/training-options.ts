@@ -1,8 +1,9 @@
 /**
- * Option parsing that `npm run train` and `npm run loso` share: number parsers, the learning-rate
- * schedule and the phone-photo options.
+ * Option parsing that `npm run train` and `npm run loso` share: number parsers, the network, the
+ * learning-rate schedule and the phone-photo options.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ARCHITECTURES } from '../../src/model/architectures.js';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
 import { LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
 
@@ -18,6 +19,13 @@ export function positiveInt(v: string): number {
   const n = finiteNumber(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Not a whole number of at least 1.');
   return n;
+}
+
+/** Adds --architecture (parsed into architecture). */
+export function withArchitectureOption(command: Command): Command {
+  return command.addOption(
+    new Option('--architecture <name>', 'network').choices([...ARCHITECTURES]).default('default'),
+  );
 }
 
 /** Adds --lr-schedule (parsed into lrSchedule). */

@@ -111,12 +111,14 @@ export interface Recipe {
   contrast?: unknown;
   /** The learning-rate schedule; absent in figures from before it existed, all of which were 'constant'. */
   learningRateSchedule?: unknown;
+  /** The network; absent in figures from before it was recorded, all of which were 'default'. */
+  architecture?: unknown;
 }
 
 /**
  * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
- * reworded description still matches), epochs, uneven-light share, contrast step and learning-rate
- * schedule. A photo augmentation or epochs the figure does not name (older cards) count as the
+ * reworded description still matches), epochs, uneven-light share, contrast step, learning-rate
+ * schedule and network. A photo augmentation or epochs the figure does not name (older cards) count as the
  * same; an unnamed share is 0.
  */
 export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
@@ -127,7 +129,8 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
     (unnamed(figure.epochs) || figure.epochs === reference.epochs) &&
     (figure.shading ?? 0) === (reference.shading ?? 0) &&
     (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise') &&
-    (figure.learningRateSchedule ?? 'constant') === (reference.learningRateSchedule ?? 'constant')
+    (figure.learningRateSchedule ?? 'constant') === (reference.learningRateSchedule ?? 'constant') &&
+    (figure.architecture ?? 'default') === (reference.architecture ?? 'default')
   );
 }
 
@@ -151,6 +154,7 @@ export function recipeOf(card: ModelCard): Recipe {
     shading: shadingOf(card),
     contrast: card.preprocessing.contrast,
     learningRateSchedule: card.training?.['learningRateSchedule'] ?? 'constant',
+    architecture: card.architecture,
   };
 }
 

@@ -297,4 +297,18 @@ describe('recipeOf', () => {
     const constant = { ...card, training: { ...card.training, learningRateSchedule: undefined } };
     expect(sameRecipe(before, recipeOf(constant as unknown as ModelCard))).toBe(true);
   });
+
+  it('names the network; figures from before it was recorded were the default one', () => {
+    const card = {
+      architecture: 'wide',
+      preprocessing: { contrast: 'normalise' },
+      training: { photoAugment: '0.5 of draws use ...', maxEpochs: 45 },
+    } as unknown as ModelCard;
+    const wide = recipeOf(card);
+    expect(wide.architecture).toBe('wide');
+    const before = { photoAugment: '0.5 of draws use ...', epochs: 45, contrast: 'normalise' };
+    expect(sameRecipe(before, wide)).toBe(false);
+    expect(sameRecipe({ ...before, architecture: 'wide' }, wide)).toBe(true);
+    expect(sameRecipe(before, recipeOf({ ...card, architecture: 'default' }))).toBe(true);
+  });
 });
