@@ -3,13 +3,14 @@ import { Command } from 'commander';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
 import {
   positiveInt,
+  withArchitectureOption,
   withPhotoTrainingOptions,
   withScheduleOption,
 } from '../../scripts/lib/training-options.js';
 
 /** The options `train` and `loso` share, parsed as either script parses them. */
 function parse(args: string[]): Record<string, unknown> {
-  const command = withScheduleOption(withPhotoTrainingOptions(new Command()))
+  const command = withArchitectureOption(withScheduleOption(withPhotoTrainingOptions(new Command())))
     .option('--epochs <n>', 'maximum epochs', positiveInt, 10)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
@@ -24,6 +25,7 @@ describe("the training scripts' shared options", () => {
       shading: 0,
       photoConsistency: 0,
       lrSchedule: 'constant',
+      architecture: 'default',
       epochs: 10,
     });
   });
@@ -35,6 +37,7 @@ describe("the training scripts' shared options", () => {
       epochs: 30,
     });
     expect(parse(['--lr-schedule', 'cosine'])).toMatchObject({ lrSchedule: 'cosine' });
+    expect(parse(['--architecture', 'wide'])).toMatchObject({ architecture: 'wide' });
   });
 
   it('refuse what is not a number of the right kind, saying which argument', () => {
@@ -43,5 +46,6 @@ describe("the training scripts' shared options", () => {
     expect(() => parse(['--photo-views', '1.5'])).toThrow(/whole number/);
     expect(() => parse(['--epochs', ''])).toThrow(/invalid/);
     expect(() => parse(['--lr-schedule', 'linear'])).toThrow(/Allowed choices are constant, cosine/);
+    expect(() => parse(['--architecture', 'huge'])).toThrow(/Allowed choices are seed, default, wide/);
   });
 });
