@@ -64,6 +64,8 @@ export function defaultCnn(size = 128, options: { filters?: number[]; dropout?: 
 /**
  * `default` with 1.5x the filters in every block (about 2.25x the compute and weights): the
  * default's training loss stays high under the photo augmentation, a sign it lacks capacity.
+ * Measured with the shipped recipe, it did not make answers on photos steadier (see
+ * reports/phone-photos.md), so it is an option, not the default.
  */
 export const WIDE_FILTERS = [24, 48, 96, 144];
 
