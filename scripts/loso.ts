@@ -1,8 +1,9 @@
 /**
  * `npm run loso -- --exclude <sources>`: leave-one-source-out. Trains a model (`--architecture`,
  * default `default`) without the given collection(s), scores it on every image of them (a
- * collection the model never saw), and writes the figures into the shipped model's card (`metrics.loso`, and `metrics.unseenSource`
- * for the collection holding both labels). `--trained <dir>` reuses a model trained that way.
+ * collection the model never saw), and writes the figures into the shipped model's card
+ * (`metrics.loso`, and `metrics.unseenSource` for the collection holding both labels).
+ * `--trained <dir>` reuses a model trained that way.
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
