@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import sharp from 'sharp';
 import { createEngine, type Engine } from '../classifier/engine.js';
 import { readCard, writeCard } from '../model/card.js';
 import type { BackendName } from '../tf/backend.js';
@@ -38,10 +39,27 @@ export interface NegativeExample extends GateExample {
   kind: string;
   /** Images of one group (e.g. panels of one figure) stay in one fold. */
   group: string;
+  /**
+   * A made variant of another negative (its mirror image), in the same group: fitted on, never
+   * counted, so the figures stay those of the real images.
+   */
+  variant?: boolean;
 }
 
 /** An image file, or a maker of image bytes (a simulated phone photo of a training X-ray). */
 export type ImageSource = string | (() => Promise<Uint8Array>);
+
+/**
+ * The image's mirror image (left and right swapped): still a frontal chest X-ray, or still not one.
+ * Fitting on both halves the chance that the head learns which way a lateral view faces.
+ */
+export function mirrored(file: string): ImageSource {
+  return async () =>
+    sharp(await readFile(file))
+      .flop()
+      .png()
+      .toBuffer();
+}
 
 /** Runs each image through the engine's preprocessing and forward pass and collects the gate's signals. */
 export async function gateExamples(
@@ -180,7 +198,7 @@ export function fitGateHead(
   const acceptances = [VAL_ACCEPTANCE, ...TRADE_OFF_ACCEPTANCES];
   const cv = acceptances.map(() => new Array<boolean>(negatives.length).fill(false));
   for (let k = 0; k < FOLDS; k++) {
-    const held = negatives.flatMap((e, i) => (fold.get(e.group) === k ? [i] : []));
+    const held = negatives.flatMap((e, i) => (fold.get(e.group) === k && e.variant !== true ? [i] : []));
     if (held.length === 0) continue;
     const fit = fitWith(
       trainXrays,
@@ -193,11 +211,14 @@ export function fitGateHead(
         (cv[a] as boolean[])[i] = rejects(fit.params, threshold, negatives[i] as NegativeExample);
     });
   }
-  const chosen = cv[0] as boolean[];
+  const real = negatives.flatMap((e, i) => (e.variant === true ? [] : [i]));
+  const counted = (verdicts: readonly boolean[]) => real.map((i) => verdicts[i] ?? false);
+  const realNegatives = real.map((i) => negatives[i] as NegativeExample);
+  const chosen = counted(cv[0] as boolean[]);
 
   const leaveOneKindOut: Record<string, Rejection> = {};
   for (const kind of [...new Set(negatives.map((e) => e.kind))].sort()) {
-    const held = negatives.filter((e) => e.kind === kind);
+    const held = realNegatives.filter((e) => e.kind === kind);
     const fit = fitWith(
       trainXrays,
       valXrays,
@@ -218,12 +239,12 @@ export function fitGateHead(
     params: final.params,
     threshold,
     valAcceptance: { n: valXrays.length, accepted: valAccepted(threshold) },
-    crossValidated: { overall: rejection(negatives, chosen), perKind: perKind(negatives, chosen) },
+    crossValidated: { overall: rejection(realNegatives, chosen), perKind: perKind(realNegatives, chosen) },
     leaveOneKindOut,
     tradeOff: TRADE_OFF_ACCEPTANCES.map((acceptance, a) => ({
       acceptance,
       valAccepted: valAccepted(final.thresholdFor(acceptance)),
-      negativesRejected: (cv[a + 1] ?? []).filter(Boolean).length,
+      negativesRejected: counted(cv[a + 1] ?? []).filter(Boolean).length,
     })),
   };
 }
@@ -266,18 +287,27 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
   let fit: HeadFit;
   try {
     req.log?.(
-      `Gate head: scoring ${req.trainFiles.length} training X-rays, ${photos} photos of training X-rays, ${req.valFiles.length} validation X-rays and ${rows.length} negatives...`,
+      `Gate head: scoring ${req.trainFiles.length} training X-rays, ${photos} photos of training X-rays, ${req.valFiles.length} validation X-rays and ${rows.length} negatives (training X-rays and negatives also as mirror images)...`,
     );
     const kept = (xs: (GateExample | undefined)[]) => xs.filter((x): x is GateExample => x !== undefined);
-    const trainX = kept(await gateExamples(engine, [...req.trainFiles, ...(req.trainPhotos ?? [])]));
-    const valX = kept(await gateExamples(engine, req.valFiles));
-    const negs = await gateExamples(
-      engine,
-      rows.map((r) => path.join(req.negatives, r.file)),
+    const trainX = kept(
+      await gateExamples(engine, [
+        ...req.trainFiles,
+        ...req.trainFiles.map(mirrored),
+        ...(req.trainPhotos ?? []),
+      ]),
     );
+    const valX = kept(await gateExamples(engine, req.valFiles));
+    const files = rows.map((r) => path.join(req.negatives, r.file));
+    const negs = await gateExamples(engine, files);
+    const mirrors = await gateExamples(engine, files.map(mirrored));
     const negatives: NegativeExample[] = rows.flatMap((r, i) => {
-      const e = negs[i];
-      return e === undefined ? [] : [{ ...e, kind: r.kind, group: negativeGroup(r.origin ?? r.file) }];
+      const group = negativeGroup(r.origin ?? r.file);
+      const [e, m] = [negs[i], mirrors[i]];
+      return [
+        ...(e === undefined ? [] : [{ ...e, kind: r.kind, group }]),
+        ...(m === undefined ? [] : [{ ...m, kind: r.kind, group, variant: true }]),
+      ];
     });
     fit = fitGateHead(trainX, valX, negatives, req.seed ?? 1);
   } finally {
@@ -291,7 +321,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     head: {
       file: HEAD_FILE,
       threshold: fit.threshold,
-      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives, each image also as its mirror image; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
     },
   };
   card.metrics = {

@@ -109,6 +109,32 @@ describe('fitGateHead', () => {
     expect(fit.valAcceptance.accepted).toBeGreaterThanOrEqual(19);
   });
 
+  it('fits on variants of negatives but counts only the real images, and keeps each variant in its fold', () => {
+    const x = (v: number[]) => ({ input: v, refusedBefore: false });
+    const xrays = blob(-2, 80).map(x);
+    const real: NegativeExample[] = [
+      ...blob(2, 20).map((v, i) => ({ ...x(v), kind: 'far', group: `f${i}` })),
+      ...blob(3, 10).map((v, i) => ({ ...x(v), kind: 'further', group: `g${i}` })),
+    ];
+    // A variant that looks like an X-ray: were it counted, or fitted in its own image's fold, the
+    // figures would move; it is neither.
+    const variants: NegativeExample[] = real.map((e) => ({
+      ...e,
+      input: blob(-2, 1)[0] ?? [],
+      variant: true,
+    }));
+    const fit = fitGateHead(xrays.slice(0, 60), xrays.slice(60), [...real, ...variants]);
+    expect(fit.crossValidated.overall.n).toBe(30);
+    expect(fit.crossValidated.perKind['far']?.n).toBe(20);
+    expect(fit.leaveOneKindOut['far']?.n).toBe(20);
+    expect(fit.tradeOff.every((t) => t.negativesRejected <= 30)).toBe(true);
+    // Variants far from the X-rays teach the head as much as the real images.
+    const helpful = real.map((e) => ({ ...e, input: blob(2, 1)[0] ?? [], variant: true }));
+    const helped = fitGateHead(xrays.slice(0, 60), xrays.slice(60), [...real, ...helpful]);
+    expect(helped.crossValidated.overall).toMatchObject({ n: 30 });
+    expect(helped.crossValidated.overall.rejected).toBeGreaterThanOrEqual(28);
+  });
+
   it('lets VAL_ACCEPTANCE of all validation X-rays through, counting those the earlier stages refused', () => {
     const x = (v: number[], refusedBefore = false) => ({ input: v, refusedBefore });
     // 1,000 validation X-rays, 4 of them refused before the head: the head may refuse 1 more.
@@ -221,9 +247,11 @@ describe('npm run fit-gate', () => {
     );
     expect(stdout).toMatch(/cross-validated negatives rejected \d+\/21/);
     expect(stdout).toContain('24 training X-rays, 4 photos of training X-rays');
+    expect(stdout).toContain('(training X-rays and negatives also as mirror images)');
     const card = await readCard(modelDir);
     expect(card.gate?.head?.file).toBe('gate-head.json');
     expect(card.gate?.head?.rule).toContain('simulated phone photos of 4 of them');
+    expect(card.gate?.head?.rule).toContain('each image also as its mirror image');
     expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
     await fs.access(path.join(modelDir, 'gate-head.json'));
     // The trade-off: printed, in the card, and in the evaluation's report and limitations.
