@@ -195,10 +195,12 @@ export function fitGateHead(
     groups.forEach((g, i) => fold.set(g, i % FOLDS));
   }
   // Cross-validated verdicts at VAL_ACCEPTANCE and at each trade-off point, one fit per fold.
+  // The real images, by index: only they are held out and counted; variants are only fitted on.
+  const real = negatives.flatMap((e, i) => (e.variant === true ? [] : [i]));
   const acceptances = [VAL_ACCEPTANCE, ...TRADE_OFF_ACCEPTANCES];
   const cv = acceptances.map(() => new Array<boolean>(negatives.length).fill(false));
   for (let k = 0; k < FOLDS; k++) {
-    const held = negatives.flatMap((e, i) => (fold.get(e.group) === k && e.variant !== true ? [i] : []));
+    const held = real.filter((i) => fold.get((negatives[i] as NegativeExample).group) === k);
     if (held.length === 0) continue;
     const fit = fitWith(
       trainXrays,
@@ -211,7 +213,6 @@ export function fitGateHead(
         (cv[a] as boolean[])[i] = rejects(fit.params, threshold, negatives[i] as NegativeExample);
     });
   }
-  const real = negatives.flatMap((e, i) => (e.variant === true ? [] : [i]));
   const counted = (verdicts: readonly boolean[]) => real.map((i) => verdicts[i] ?? false);
   const realNegatives = real.map((i) => negatives[i] as NegativeExample);
   const chosen = counted(cv[0] as boolean[]);
