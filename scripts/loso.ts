@@ -44,7 +44,7 @@ interface Options {
   patience: number;
   contrast: PreprocessingSpec['contrast'];
   seed: number;
-  lungs: 'off' | 'check' | 'crop';
+  lungs: 'off' | 'check' | 'crop' | 'mask';
   photoAugment: number;
   photoViews: number;
   lrSchedule: LearningRateSchedule;
@@ -82,7 +82,7 @@ const program = new Command()
   )
   .addOption(
     new Option('--lungs <mode>', 'lung step of the model trained')
-      .choices(['off', 'check', 'crop'])
+      .choices(['off', 'check', 'crop', 'mask'])
       .default(DEFAULT_LUNGS.mode),
   )
   .addOption(
@@ -117,7 +117,8 @@ async function run(o: Options): Promise<void> {
         : {
             lungs: {
               dir: path.resolve(config.modelDir, LUNG_MODEL_DIR),
-              crop: o.lungs === 'crop',
+              crop: o.lungs === 'crop' || o.lungs === 'mask',
+              mask: o.lungs === 'mask',
               margin: DEFAULT_LUNGS.margin,
             },
           }),
@@ -171,7 +172,7 @@ async function run(o: Options): Promise<void> {
     // The recipe, so that figures from different runs can be told apart.
     ...recipeOf(trainedCard),
     seed: trainedCard.training?.['seed'] ?? null,
-    note: `${trainedCard.architecture} architecture${trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
+    note: `${trainedCard.architecture} architecture${trainedCard.preprocessing.lungs?.mask === true ? ' with the lung mask' : trainedCard.preprocessing.lungs?.crop === true ? ' with the lung crop' : ''} trained without ${key} (model ${trainedCard.version}), scored on all ${m.n} images of it at its own threshold`,
   };
   if (o.ablate !== undefined) {
     // One row per recipe (the steps left out), replacing a row of the same recipe.

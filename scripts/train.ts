@@ -48,7 +48,7 @@ interface Options {
   excludePediatric: boolean;
   dedupe: boolean;
   epochSize?: number;
-  lungs: 'off' | 'check' | 'crop';
+  lungs: 'off' | 'check' | 'crop' | 'mask';
   lungMargin: number;
   lungsDir?: string;
   negatives: string | false;
@@ -113,9 +113,9 @@ const program = new Command()
   .addOption(
     new Option(
       '--lungs <mode>',
-      'lung step: crop to the lungs, only check they are there (refuse otherwise), or off',
+      'lung step: crop to the lungs, crop and black out all but the lung fields (mask), only check they are there (refuse otherwise), or off',
     )
-      .choices(['off', 'check', 'crop'])
+      .choices(['off', 'check', 'crop', 'mask'])
       .default(DEFAULT_LUNGS.mode),
   )
   .option(
@@ -174,7 +174,8 @@ async function run(o: Options): Promise<void> {
         : {
             lungs: {
               dir: path.resolve(o.lungsDir ?? path.join(modelDir, LUNG_MODEL_DIR)),
-              crop: lungMode === 'crop',
+              crop: lungMode === 'crop' || lungMode === 'mask',
+              mask: lungMode === 'mask',
               margin: o.lungMargin,
             },
           }),

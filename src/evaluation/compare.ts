@@ -33,7 +33,8 @@ export interface ModelSummary {
 export function describeCrop(card: ModelCard): string {
   const p = card.preprocessing;
   const contrast = p.contrast === 'normalise-lungs' ? ', contrast stretched over the lungs' : '';
-  if (p.lungs?.crop === true) return `lung box + ${p.lungs.margin * 100}% margin${contrast}`;
+  if (p.lungs?.crop === true)
+    return `lung box + ${p.lungs.margin * 100}% margin${p.lungs.mask === true ? ', lung fields only' : ''}${contrast}`;
   return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}${contrast}`;
 }
 

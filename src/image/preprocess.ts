@@ -93,13 +93,21 @@ export async function toModelInput(
       background: '#000000',
       kernel: 'lanczos3',
     });
+  const keep =
+    spec.lungs?.mask === true && lungs !== undefined && lungsFound(lungs.mask, lungs.minPlausibility)
+      ? await lungWeights(lungs.mask, region, spec)
+      : undefined;
+  const finish = (grey: Uint8Array): ModelInput => ({
+    data: scale(keep === undefined ? grey : blankOutside(grey, keep), spec.scale),
+    size: spec.size,
+    region,
+  });
   // Equalise after resizing so the statistics come from the same pixels the model sees.
   // (Over the lungs, the range comes from the lung pixels of the decoded image instead.)
   if (spec.contrast !== 'none') {
     // extractChannel: sharp writes 1-band raw input back out as 3 bands unless told otherwise.
     const resized = await pipeline.extractChannel(0).raw().toBuffer();
-    if (lungRange !== undefined)
-      return { data: scale(stretch(resized, lungRange), spec.scale), size: spec.size, region };
+    if (lungRange !== undefined) return finish(stretch(resized, lungRange));
     pipeline = sharp(resized, { raw: { width: spec.size, height: spec.size, channels: 1 } });
     pipeline =
       spec.contrast === 'normalise' || spec.contrast === 'normalise-lungs'
@@ -110,8 +118,29 @@ export async function toModelInput(
             maxSlope: 3,
           });
   }
-  const grey = await pipeline.extractChannel(0).raw().toBuffer();
-  return { data: scale(grey, spec.scale), size: spec.size, region };
+  return finish(await pipeline.extractChannel(0).raw().toBuffer());
+}
+
+/**
+ * How much of each input pixel a lung-masked model sees (0..255): the lung mask cut to the model's
+ * region and sized like the input, with a soft edge that reaches a few pixels past the lungs, so
+ * the lung borders stay and no hard outline is there for the network to key on.
+ */
+async function lungWeights(mask: LungMask, region: LungBox, spec: PreprocessingSpec): Promise<Uint8Array> {
+  const sized = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .extract(region)
+    .resize({ width: spec.size, height: spec.size, fit: spec.fit, background: '#000000' })
+    .blur(Math.max(0.5, spec.size / 48))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  // Doubling turns the blur's half-way line (the mask's edge) into full weight: the edge moves out.
+  return Uint8Array.from(sized, (w) => Math.min(255, w * 2));
+}
+
+/** `grey` kept where `weights` is 255, faded to black where it falls to 0. */
+function blankOutside(grey: Uint8Array, weights: Uint8Array): Uint8Array {
+  return Uint8Array.from(grey, (v, i) => Math.round((v * (weights[i] ?? 0)) / 255));
 }
 
 /**

@@ -38,6 +38,11 @@ export const preprocessingSchema = z.object({
       model: z.string().min(1),
       crop: z.boolean(),
       margin: z.number().min(0).max(0.5),
+      /**
+       * Everything but the lung fields (and a soft edge around them) turned black, so the model
+       * cannot use what lies outside them. Absent: the whole crop is seen (models before it).
+       */
+      mask: z.literal(true).optional(),
     })
     .optional(),
 });

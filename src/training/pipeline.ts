@@ -104,9 +104,10 @@ export interface TrainingRequest {
   dedupe: boolean;
   /**
    * The lung step: the segmenter in `dir` runs first; with `crop` the classifier sees the lung
-   * box grown by `margin`. Its model is copied into the new model folder (`lungs/`).
+   * box grown by `margin`, and with `mask` only the lung fields in it. Its model is copied into
+   * the new model folder (`lungs/`).
    */
-  lungs?: { dir: string; crop: boolean; margin: number } | undefined;
+  lungs?: { dir: string; crop: boolean; mask?: boolean | undefined; margin: number } | undefined;
   /** Real non-chest-X-ray images (manifest.csv: file,kind): fits the gate's head (see gate/fit-head.ts). */
   negatives?: string | undefined;
   /**
@@ -194,7 +195,13 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       ? req.preprocessing
       : {
           ...req.preprocessing,
-          lungs: { model: segmenter.card.version, crop: req.lungs.crop, margin: req.lungs.margin },
+          lungs: {
+            model: segmenter.card.version,
+            crop: req.lungs.crop,
+            margin: req.lungs.margin,
+            // Only when on: earlier specs, and the input cache's keys made from them, stay the same.
+            ...(req.lungs.mask === true ? { mask: true as const } : {}),
+          },
         };
   const cache = req.cache === undefined ? undefined : inputCache(req.cache);
   const progress = {

@@ -85,6 +85,11 @@ describe('describeCrop', () => {
     expect(
       describeCrop(card({ contrast: 'normalise-lungs', lungs: { model: 'l', crop: true, margin: 0.1 } })),
     ).toBe('lung box + 10% margin, contrast stretched over the lungs');
+    expect(
+      describeCrop(
+        card({ contrast: 'normalise-lungs', lungs: { model: 'l', crop: true, margin: 0.1, mask: true } }),
+      ),
+    ).toBe('lung box + 10% margin, lung fields only, contrast stretched over the lungs');
   });
 });
 

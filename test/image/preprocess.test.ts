@@ -236,6 +236,37 @@ describe("contrast 'normalise-lungs'", () => {
     });
   });
 
+  it('with the lung mask on, blacks out all but the lung fields and a soft edge around them', async () => {
+    const decoded = await decodeImage(await png(SIDE, SIDE, pixel(true)));
+    const masked = async (
+      plausibility: number,
+      contrast: PreprocessingSpec['contrast'] = 'normalise-lungs',
+    ) => {
+      const base = spec(contrast);
+      const lungs = { model: 'test', crop: true, margin: 0.5, mask: true as const };
+      return (
+        await toModelInput(decoded, { ...base, lungs }, { mask: mask(plausibility), minPlausibility: 0.5 })
+      ).data;
+    };
+    const plain = await input('normalise-lungs', true);
+    const data = await masked(1);
+    const at = (d: Float32Array, x: number, y: number) => d[y * SIDE + x] ?? NaN;
+    // Inside the lungs the values are the unmasked ones; the strip of light box (white unmasked) is black.
+    for (let y = 18; y < 46; y++) for (let x = 18; x < 46; x++) expect(at(data, x, y)).toBe(at(plain, x, y));
+    for (let y = 0; y < SIDE; y += 7)
+      for (let x = 0; x < 8; x++) {
+        expect(at(plain, x, y)).toBe(1);
+        expect(at(data, x, y)).toBe(0);
+      }
+    // Unstretched (the background is 20, not black): the edge reaches a pixel past the lungs, faded.
+    const raw = await masked(1, 'none');
+    expect(at(raw, 15, 32)).toBeGreaterThan(0);
+    expect(at(raw, 15, 32)).toBeLessThan(20 / 255);
+    expect(at(raw, 9, 32)).toBe(0);
+    // Lungs not found: nothing to mask by, the crop is seen whole (serving refuses such images).
+    expect(await masked(0.1)).toEqual(await input('normalise-lungs', true, 0.1));
+  });
+
   it('takes the percentiles over the masked pixels only', () => {
     const grey = Uint8Array.from([0, 10, 20, 30, 40, 255]);
     expect(percentileRange(grey, Uint8Array.from([0, 255, 255, 255, 255, 0]))).toEqual({ low: 10, high: 40 });

@@ -213,6 +213,25 @@ describe('npm run train with the lung step', () => {
       xraysAccepted: { n: 16 },
     });
   }, 120_000);
+
+  it('records the lung mask in the card when asked for, and the model it trains serves', async () => {
+    const lungsDir = path.join(work, 'lung-model-mask');
+    const lungVersion = await makeTestLungModel(lungsDir, 0.01);
+    const modelDir = path.join(work, 'model-lung-mask');
+    const small = await makeDataset(path.join(work, 'small-mask'), false, { train: 8, val: 8, test: 8 });
+    const outcome = await runTraining(
+      request(small, modelDir, { epochs: 1, lungs: { dir: lungsDir, crop: true, mask: true, margin: 0.1 } }),
+    );
+    expect(outcome.replaced).toBe(true);
+    expect((await readCard(modelDir)).preprocessing.lungs).toEqual({
+      model: lungVersion,
+      crop: true,
+      margin: 0.1,
+      mask: true,
+    });
+    const r = await evaluateModel({ modelDir, data: small, split: 'test' });
+    expect(r.overall.n).toBe(16);
+  }, 120_000);
 });
 
 describe('trainPhotoSeed', () => {
