@@ -27,7 +27,14 @@ import {
   type PreprocessingSpec,
 } from '../src/model/card.js';
 import type { Architecture } from '../src/model/architectures.js';
-import { DEFAULT_LUNGS, DEFAULT_PREPROCESSING, runTraining } from '../src/training/pipeline.js';
+import {
+  DEFAULT_LUNGS,
+  DEFAULT_PREPROCESSING,
+  LUNG_MODES,
+  lungStep,
+  runTraining,
+  type LungMode,
+} from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
@@ -44,7 +51,7 @@ interface Options {
   patience: number;
   contrast: PreprocessingSpec['contrast'];
   seed: number;
-  lungs: 'off' | 'check' | 'crop' | 'mask';
+  lungs: LungMode;
   photoAugment: number;
   photoViews: number;
   lrSchedule: LearningRateSchedule;
@@ -82,7 +89,7 @@ const program = new Command()
   )
   .addOption(
     new Option('--lungs <mode>', 'lung step of the model trained')
-      .choices(['off', 'check', 'crop', 'mask'])
+      .choices(LUNG_MODES)
       .default(DEFAULT_LUNGS.mode),
   )
   .addOption(
@@ -112,16 +119,7 @@ async function run(o: Options): Promise<void> {
       modelDir,
       architecture: o.architecture,
       preprocessing: { ...DEFAULT_PREPROCESSING, contrast: without.has('contrast') ? 'none' : o.contrast },
-      ...(o.lungs === 'off'
-        ? {}
-        : {
-            lungs: {
-              dir: path.resolve(config.modelDir, LUNG_MODEL_DIR),
-              crop: o.lungs === 'crop' || o.lungs === 'mask',
-              mask: o.lungs === 'mask',
-              margin: DEFAULT_LUNGS.margin,
-            },
-          }),
+      lungs: lungStep(o.lungs, path.resolve(config.modelDir, LUNG_MODEL_DIR), DEFAULT_LUNGS.margin),
       ...DEFAULT_TRAIN_OPTIONS,
       epochs: o.epochs,
       epochSize: o.epochSize,

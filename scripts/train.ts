@@ -20,8 +20,11 @@ import type { Architecture } from '../src/model/architectures.js';
 import {
   DEFAULT_LUNGS,
   DEFAULT_PREPROCESSING,
+  LUNG_MODES,
   SEED_PREPROCESSING,
+  lungStep,
   runTraining,
+  type LungMode,
 } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
 import { preprocessingSchema, type PreprocessingSpec } from '../src/model/card.js';
@@ -48,7 +51,7 @@ interface Options {
   excludePediatric: boolean;
   dedupe: boolean;
   epochSize?: number;
-  lungs: 'off' | 'check' | 'crop' | 'mask';
+  lungs: LungMode;
   lungMargin: number;
   lungsDir?: string;
   negatives: string | false;
@@ -115,7 +118,7 @@ const program = new Command()
       '--lungs <mode>',
       'lung step: crop to the lungs, crop and black out all but the lung fields (mask), only check they are there (refuse otherwise), or off',
     )
-      .choices(['off', 'check', 'crop', 'mask'])
+      .choices(LUNG_MODES)
       .default(DEFAULT_LUNGS.mode),
   )
   .option(
@@ -169,16 +172,11 @@ async function run(o: Options): Promise<void> {
       ...(o.negatives !== false && existsSync(path.join(o.negatives, 'manifest.csv'))
         ? { negatives: path.resolve(o.negatives) }
         : {}),
-      ...(lungMode === 'off'
-        ? {}
-        : {
-            lungs: {
-              dir: path.resolve(o.lungsDir ?? path.join(modelDir, LUNG_MODEL_DIR)),
-              crop: lungMode === 'crop' || lungMode === 'mask',
-              mask: lungMode === 'mask',
-              margin: o.lungMargin,
-            },
-          }),
+      lungs: lungStep(
+        lungMode,
+        path.resolve(o.lungsDir ?? path.join(modelDir, LUNG_MODEL_DIR)),
+        o.lungMargin,
+      ),
       architecture: o.seedBaseline ? 'seed' : o.architecture,
       preprocessing,
       epochs: o.epochs,

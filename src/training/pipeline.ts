@@ -59,11 +59,24 @@ export function trainPhotoSeed(bytes: Uint8Array, view = 0): number {
 /** Simulated photos per training image (`--photo-views`). */
 export const DEFAULT_PHOTO_VIEWS = 1;
 
+/**
+ * The lung step (`--lungs`): off, a check only, a crop to the lung box, or that crop with only the
+ * lung fields kept.
+ */
+export const LUNG_MODES = ['off', 'check', 'crop', 'mask'] as const;
+export type LungMode = (typeof LUNG_MODES)[number];
+
 /** The lung step of the default model (`--lungs`, `--lung-margin`): chosen by measurement, see the card. */
 export const DEFAULT_LUNGS = { mode: 'crop', margin: 0.1 } as const satisfies {
-  mode: 'off' | 'check' | 'crop';
+  mode: LungMode;
   margin: number;
 };
+
+/** A training request's lung step for `mode`, with the lung model in `dir` (none when off). */
+export function lungStep(mode: LungMode, dir: string, margin: number): TrainingRequest['lungs'] {
+  if (mode === 'off') return undefined;
+  return { dir, crop: mode === 'crop' || mode === 'mask', mask: mode === 'mask', margin };
+}
 
 /** Training X-rays the gate's head is fitted on (a seeded sample: plenty for a linear head). */
 const HEAD_TRAIN_XRAYS = 800;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runTraining, trainPhotoSeed, type TrainingRequest } from '../../src/training/pipeline.js';
+import { lungStep, runTraining, trainPhotoSeed, type TrainingRequest } from '../../src/training/pipeline.js';
 import { evaluateModel, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
@@ -213,6 +213,13 @@ describe('npm run train with the lung step', () => {
       xraysAccepted: { n: 16 },
     });
   }, 120_000);
+
+  it('turns each --lungs mode into its lung step', () => {
+    expect(lungStep('off', '/l', 0.1)).toBeUndefined();
+    expect(lungStep('check', '/l', 0.1)).toEqual({ dir: '/l', crop: false, mask: false, margin: 0.1 });
+    expect(lungStep('crop', '/l', 0.1)).toEqual({ dir: '/l', crop: true, mask: false, margin: 0.1 });
+    expect(lungStep('mask', '/l', 0.2)).toEqual({ dir: '/l', crop: true, mask: true, margin: 0.2 });
+  });
 
   it('records the lung mask in the card when asked for, and the model it trains serves', async () => {
     const lungsDir = path.join(work, 'lung-model-mask');
