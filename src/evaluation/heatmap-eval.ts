@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import type { Engine } from '../classifier/engine.js';
 import { upsample } from '../explain/overlay.js';
 import type { LungBox } from '../lungs/mask.js';
+import { maskInRegion } from '../image/preprocess.js';
 import type { Segmenter } from '../lungs/segment.js';
 import { dice } from '../lungs/metrics.js';
 import { mapWithConcurrency, type Sample } from '../training/datasets.js';
@@ -141,12 +142,7 @@ export async function maskInFrame(
   mask: { width: number; height: number; data: Uint8Array },
   region: LungBox,
 ): Promise<Float32Array> {
-  const cells = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
-    .extract(region)
-    .resize({ width: GRID, height: GRID, fit: 'fill', kernel: 'linear' })
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  const cells = await maskInRegion(mask, region, GRID, { kernel: 'linear' });
   return Float32Array.from(cells, (v) => v / 255);
 }
 

@@ -127,15 +127,35 @@ export async function toModelInput(
  * the lung borders stay and no hard outline is there for the network to key on.
  */
 async function lungWeights(mask: LungMask, region: LungBox, spec: PreprocessingSpec): Promise<Uint8Array> {
-  const sized = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
-    .extract(region)
-    .resize({ width: spec.size, height: spec.size, fit: spec.fit, background: '#000000' })
-    .blur(Math.max(0.5, spec.size / 48))
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  const sized = await maskInRegion(mask, region, spec.size, {
+    fit: spec.fit,
+    blur: Math.max(0.5, spec.size / 48),
+  });
   // Doubling turns the blur's half-way line (the mask's edge) into full weight: the edge moves out.
   return Uint8Array.from(sized, (w) => Math.min(255, w * 2));
+}
+
+/**
+ * A lung mask (or any 0..255 mask at the decoded image's size) cut to `region` and resized to
+ * `size` x `size`, optionally blurred: the mask in the frame the model sees.
+ */
+export async function maskInRegion(
+  mask: { width: number; height: number; data: Uint8Array },
+  region: LungBox,
+  size: number,
+  options: { fit?: PreprocessingSpec['fit']; kernel?: 'linear'; blur?: number } = {},
+): Promise<Uint8Array> {
+  let pipeline = sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .extract(region)
+    .resize({
+      width: size,
+      height: size,
+      fit: options.fit ?? 'fill',
+      background: '#000000',
+      ...(options.kernel === undefined ? {} : { kernel: options.kernel }),
+    });
+  if (options.blur !== undefined) pipeline = pipeline.blur(options.blur);
+  return pipeline.extractChannel(0).raw().toBuffer();
 }
 
 /** `grey` kept where `weights` is 255, faded to black where it falls to 0. */
