@@ -1,6 +1,16 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend, tf } from '../../src/tf/backend.js';
-import { ARCHITECTURES, buildArchitecture, EXPLAIN_LAYER, WIDE_FILTERS } from '../../src/model/architectures.js';
+import {
+  ARCHITECTURES,
+  buildArchitecture,
+  EXPLAIN_LAYER,
+  SMOOTH_SIGMA,
+  WIDE_FILTERS,
+} from '../../src/model/architectures.js';
+import { loadModel, saveModel } from '../../src/model/io.js';
 
 describe('buildArchitecture', () => {
   it('builds every named network with the layer Grad-CAM explains and one probability out', async () => {
@@ -18,5 +28,43 @@ describe('buildArchitecture', () => {
     // The wide network is the default with more filters in every block, not another shape.
     expect(widths['wide']).toBe(WIDE_FILTERS.at(-1));
     expect(widths['wide']).toBeGreaterThan(widths['default'] ?? Infinity);
+  });
+});
+
+describe('the smooth network', () => {
+  it('blurs its input with a fixed Gaussian that training leaves alone and saving keeps', async () => {
+    await initBackend();
+    const model = buildArchitecture('smooth', 32);
+    const blur = model.getLayer('input_blur');
+    expect(blur.trainable).toBe(false);
+    // An impulse comes out as the kernel: peak in the middle, falling off, summing to one.
+    const probe = tf.model({ inputs: model.inputs, outputs: blur.output as tf.SymbolicTensor });
+    const impulse = tf.buffer([1, 32, 32, 1]);
+    impulse.set(1, 0, 16, 16, 0);
+    const spread = (await (probe.predict(impulse.toTensor()) as tf.Tensor).data()) as Float32Array;
+    const at = (y: number, x: number) => spread[y * 32 + x] ?? Number.NaN;
+    expect(spread.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    expect(at(16, 16)).toBeCloseTo(1 / (2 * Math.PI * SMOOTH_SIGMA ** 2), 2);
+    expect(at(16, 17)).toBeLessThan(at(16, 16));
+    expect(at(16, 17)).toBeCloseTo(at(17, 16), 6);
+    expect(at(16, 20)).toBeLessThan(at(16, 17));
+
+    const kernelBefore = await blur.getWeights()[0]?.data();
+    model.compile({ optimizer: tf.train.adam(0.01), loss: 'binaryCrossentropy' });
+    const xs = tf.randomUniform([4, 32, 32, 1], 0, 1, 'float32', 7);
+    await model.trainOnBatch(xs, tf.tensor2d([[0], [1], [0], [1]]));
+    expect(await blur.getWeights()[0]?.data()).toEqual(kernelBefore);
+
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'smooth-'));
+    try {
+      await saveModel(model, dir);
+      const loaded = await loadModel(dir);
+      const before = await (model.predict(xs) as tf.Tensor).data();
+      const after = await (loaded.predict(xs) as tf.Tensor).data();
+      expect(Array.from(after)).toEqual(Array.from(before));
+      expect(await loaded.getLayer('input_blur').getWeights()[0]?.data()).toEqual(kernelBefore);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
