@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createEngine, type Engine } from '../../src/classifier/engine.js';
+import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
+import { makeTestModel } from '../helpers/model.js';
+import { makeChestTestSplit } from '../helpers/images.js';
+
+const run = promisify(execFile);
+const TSX = path.resolve('node_modules/.bin/tsx');
+const SCRIPT = path.resolve('scripts/measure-photo-signals.ts');
+
+interface Reading {
+  p: number;
+  accepted: boolean;
+  head: number | null;
+  distance: number | null;
+  cropSpread: number;
+  cropMeanLogit: number;
+  glare: number;
+}
+
+let work: string;
+let modelDir: string;
+let data: string;
+let engine: Engine;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'xray-photo-signals-'));
+  modelDir = await makeTestModel({ dir: path.join(work, 'model'), gate: true });
+  engine = await createEngine({ modelDir });
+  data = path.join(work, 'data');
+  await makeChestTestSplit(data, 2, { width: 260, height: 300 });
+});
+
+afterAll(async () => {
+  engine.dispose();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('scripts/measure-photo-signals.ts', () => {
+  it('reads each X-ray and its photo as the bots would, with every signal a retake check could use', async () => {
+    const out = path.join(work, 'rows.json');
+    const { stdout } = await run(
+      TSX,
+      [SCRIPT, '--model', modelDir, '--data', data, '--out', out, '--quiet'],
+      {
+        timeout: 120_000,
+      },
+    );
+    expect(stdout).toContain('refusing the 20% / 40% of photos that score worst');
+    expect(stdout).toContain('feature distance');
+    const { rows } = JSON.parse(await readFile(out, 'utf8')) as {
+      rows: { file: string; original: Reading; photo: Reading }[];
+    };
+    expect(rows).toHaveLength(4);
+    // The split is read in file order; the photo's seed is the row's index, as evaluate's.
+    for (const [index, row] of rows.entries()) {
+      const bytes = await readFile(path.resolve(row.file));
+      for (const [reading, image] of [
+        [row.original, bytes],
+        [row.photo, await simulatePhoto(bytes, index)],
+      ] as const) {
+        const answer = await engine.classify(image);
+        expect(reading.accepted).toBe(answer.accepted);
+        if (answer.accepted) expect(reading.p).toBeCloseTo(answer.probability, 6);
+        // The test model's gate has no head: its score is absent, not made up.
+        expect(reading.head).toBeNull();
+        expect(reading.distance).toBeGreaterThan(0);
+        expect(reading.cropSpread).toBeGreaterThanOrEqual(0);
+        expect(reading.cropSpread).toBeLessThanOrEqual(1);
+        expect(Number.isFinite(reading.cropMeanLogit)).toBe(true);
+        expect(reading.glare).toBeGreaterThanOrEqual(0);
+        expect(reading.glare).toBeLessThanOrEqual(1);
+      }
+    }
+    // Shifted and zoomed crops of an image do not all give the same answer.
+    expect(rows.some((r) => r.original.cropSpread > 1e-6)).toBe(true);
+  });
+});
