@@ -23,6 +23,7 @@ import { growBox } from '../src/lungs/mask.js';
 import { auc } from '../src/evaluation/metrics.js';
 import { loadDataset, type Sample, type Split } from '../src/training/datasets.js';
 import { parseBackendName } from '../src/tf/backend.js';
+import { positiveInt } from './lib/training-options.js';
 import {
   PHOTO_EFFECTS,
   simulatePhotoDetailed,
@@ -68,12 +69,6 @@ interface Row {
   findMs: number;
 }
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${v}`);
-  return n;
-};
-
 const program = new Command()
   .name('npx tsx scripts/measure-film-crop.ts')
   .description('Measure phone-photo robustness with and without cropping to the film (findFilm).')
@@ -82,7 +77,7 @@ const program = new Command()
   .addOption(
     new Option('--split <name>', 'split to measure').choices(['train', 'val', 'test', 'all']).default('test'),
   )
-  .option('--limit <n>', 'only n images, evenly spread over the split (quick look)', int)
+  .option('--limit <n>', 'only n images, evenly spread over the split (quick look)', positiveInt)
   .addOption(
     new Option('--without <effects...>', 'simulate photos without these effects (ablation)')
       .choices([...PHOTO_EFFECTS])

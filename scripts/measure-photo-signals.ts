@@ -22,6 +22,7 @@ import type { ModelInput, Prepared } from '../src/image/preprocess.js';
 import { loadDataset, type Split } from '../src/training/datasets.js';
 import { parseBackendName, tf } from '../src/tf/backend.js';
 import { simulatePhotoDetailed, type PhotoVariant } from './lib/simulate-photo.js';
+import { positiveInt } from './lib/training-options.js';
 
 interface Options {
   model: string;
@@ -68,12 +69,6 @@ const CROPS = [
 /** Grey values at or above this count as glare (0..255, the working copy). */
 const NEAR_WHITE = 245;
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${v}`);
-  return n;
-};
-
 const program = new Command()
   .name('npx tsx scripts/measure-photo-signals.ts')
   .description('Measure whether any signal picks out the phone photos whose answer changes most.')
@@ -82,7 +77,7 @@ const program = new Command()
   .addOption(
     new Option('--split <name>', 'split to measure').choices(['train', 'val', 'test']).default('test'),
   )
-  .option('--limit <n>', 'only the first n images of the split', int)
+  .option('--limit <n>', 'only the first n images of the split', positiveInt)
   .option('--out <file>', 'also write every row as JSON')
   .option('--quiet', 'no progress bar', false)
   .action(run);
