@@ -40,7 +40,8 @@ export function defaultCnn(
   const seed = options.seed ?? 1;
   const input = tf.input({ shape: [size, size, 1] });
   let x: tfTypes.SymbolicTensor = input;
-  const blur = options.inputBlur === undefined ? undefined : gaussianBlurLayer(options.inputBlur);
+  const sigma = options.inputBlur;
+  const blur = sigma === undefined ? undefined : gaussianBlurLayer(sigma);
   if (blur !== undefined) x = blur.apply(x) as tfTypes.SymbolicTensor;
   filters.forEach((f, i) => {
     const last = i === filters.length - 1;
@@ -64,8 +65,12 @@ export function defaultCnn(
     .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) })
     .apply(x) as tfTypes.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: output, name: 'xray_cnn' });
-  // Built now: its fixed kernel can be set (saved with the model, so serving needs nothing else).
-  blur?.setWeights([gaussianKernel(options.inputBlur ?? 1)]);
+  if (blur !== undefined && sigma !== undefined) {
+    // Built now, so its fixed kernel can be set; it is saved with the model like any weight.
+    const kernel = gaussianKernel(sigma);
+    blur.setWeights([kernel]);
+    kernel.dispose();
+  }
   return model;
 }
 
