@@ -132,16 +132,15 @@ async function read(engine: Engine, prepared: Prepared): Promise<Reading> {
           gateSignals(gate, prepared, a.features, prepared.lungs, engine.lungs),
           engine.lungs !== undefined,
         );
-  const crops = (await engine.predict(cropsOf(prepared.input))).map((p) => logit(p));
-  const probabilities = crops.map(sigmoid);
+  const crops = await engine.predict(cropsOf(prepared.input));
   return {
     p: calibrate(a.rawProbability, engine.card.calibration),
     accepted: verdict === 'accepted',
     head: gate?.headScore(signals) ?? null,
     distance: gate?.distance(a.features) ?? null,
     film: prepared.film,
-    cropSpread: Math.max(...probabilities) - Math.min(...probabilities),
-    cropMeanLogit: mean(crops),
+    cropSpread: Math.max(...crops) - Math.min(...crops),
+    cropMeanLogit: mean(crops.map((p) => logit(p))),
     glare: glareShare(prepared),
   };
 }
