@@ -46,6 +46,8 @@ describe("the training scripts' shared options", () => {
     expect(() => parse(['--photo-views', '1.5'])).toThrow(/whole number/);
     expect(() => parse(['--epochs', ''])).toThrow(/invalid/);
     expect(() => parse(['--lr-schedule', 'linear'])).toThrow(/Allowed choices are constant, cosine/);
-    expect(() => parse(['--architecture', 'huge'])).toThrow(/Allowed choices are seed, default, wide, smooth/);
+    expect(() => parse(['--architecture', 'huge'])).toThrow(
+      /Allowed choices are seed, default, wide, smooth/,
+    );
   });
 });
