@@ -34,7 +34,7 @@ interface Options {
 }
 
 /** What one image (original or photo) gives. */
-interface Reading {
+export interface Reading {
   p: number;
   accepted: boolean;
   /** The gate head's score (null without a head) and the feature distance. */

@@ -6,22 +6,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createEngine, type Engine } from '../../src/classifier/engine.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
+import type { Reading } from '../../scripts/measure-photo-signals.js';
 import { makeTestModel } from '../helpers/model.js';
 import { makeChestTestSplit } from '../helpers/images.js';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');
 const SCRIPT = path.resolve('scripts/measure-photo-signals.ts');
-
-interface Reading {
-  p: number;
-  accepted: boolean;
-  head: number | null;
-  distance: number | null;
-  cropSpread: number;
-  cropMeanLogit: number;
-  glare: number;
-}
 
 let work: string;
 let modelDir: string;
