@@ -12,25 +12,18 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
+import { Command } from 'commander';
 import { createEngine, type Engine } from '../src/classifier/engine.js';
 import { gateAnswer, gateSignals } from '../src/gate/verdict.js';
 import { calibrate } from '../src/model/calibration.js';
 import { logit, sigmoid } from '../src/evaluation/calibration.js';
 import type { ModelInput, Prepared } from '../src/image/preprocess.js';
-import { loadDataset, type Split } from '../src/training/datasets.js';
 import { parseBackendName, tf } from '../src/tf/backend.js';
+import { measureEach, splitSamples, withSplitOptions, type SplitOptions } from './lib/measure-cli.js';
 import { simulatePhotoDetailed, type PhotoVariant } from './lib/simulate-photo.js';
-import { positiveInt } from './lib/training-options.js';
 
-interface Options {
+interface Options extends SplitOptions {
   model: string;
-  data: string;
-  split: Split;
-  limit?: number;
-  out?: string;
-  quiet: boolean;
 }
 
 /** What one image (original or photo) gives. */
@@ -69,45 +62,32 @@ const CROPS = [
 /** Grey values at or above this count as glare (0..255, the working copy). */
 const NEAR_WHITE = 245;
 
-const program = new Command()
-  .name('npx tsx scripts/measure-photo-signals.ts')
-  .description('Measure whether any signal picks out the phone photos whose answer changes most.')
-  .requiredOption('--model <dir>', 'model directory (card.json, model.json, weights)')
-  .option('--data <dir>', 'dataset with splits', path.resolve('../shared/data'))
-  .addOption(
-    new Option('--split <name>', 'split to measure').choices(['train', 'val', 'test']).default('test'),
-  )
-  .option('--limit <n>', 'only the first n images of the split', positiveInt)
-  .option('--out <file>', 'also write every row as JSON')
-  .option('--quiet', 'no progress bar', false)
-  .action(run);
+const program = withSplitOptions(
+  new Command()
+    .name('npx tsx scripts/measure-photo-signals.ts')
+    .description('Measure whether any signal picks out the phone photos whose answer changes most.')
+    .requiredOption('--model <dir>', 'model directory (card.json, model.json, weights)'),
+).action(run);
 
 async function run(o: Options): Promise<void> {
   const engine = await createEngine({
     modelDir: path.resolve(o.model),
     backend: parseBackendName(process.env['TFJS_BACKEND']),
   });
-  const samples = (await loadDataset(o.data)).samples.filter((s) => s.split === o.split).slice(0, o.limit);
-  const bar = o.quiet
-    ? undefined
-    : new cliProgress.SingleBar({ format: 'measuring |{bar}| {value}/{total} ETA {eta_formatted}' });
-  bar?.start(samples.length, 0);
-  const rows: Row[] = [];
+  let rows: Row[];
   try {
-    for (const [index, sample] of samples.entries()) {
+    rows = await measureEach(await splitSamples(o), o.quiet, async (sample, index) => {
       const bytes = await readFile(sample.file);
       const photo = await simulatePhotoDetailed(bytes, index);
-      rows.push({
+      return {
         file: path.relative(process.cwd(), sample.file),
         source: sample.source,
         variant: photo.variant,
         original: await read(engine, await engine.prepare(bytes)),
         photo: await read(engine, await engine.prepare(photo.jpeg)),
-      });
-      bar?.update(index + 1);
-    }
+      };
+    });
   } finally {
-    bar?.stop();
     engine.dispose();
   }
   console.log(`Model ${engine.card.version}, ${o.split} split, n ${rows.length}`);
