@@ -7,6 +7,7 @@ import { decodeImage } from '../image/decode.js';
 import { toModelInput } from '../image/preprocess.js';
 import { saveModel } from '../model/io.js';
 import { switchModelDir } from '../model/store.js';
+import { modelVersion } from '../model/version.js';
 import { deriveSeed, mulberry32, shuffle, type Random } from '../training/random.js';
 import { augmentPairs, type LungAugmentOptions } from './augment.js';
 import {
@@ -177,8 +178,7 @@ export async function runLungTraining(req: LungTrainingRequest): Promise<LungTra
     keepBest: true,
   });
 
-  // Seconds in the version: two runs in one minute (tests, retries) must not share a name.
-  const version = `${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-unet${req.size}`;
+  const version = modelVersion(`unet${req.size}`);
   const card: LungCard = {
     schemaVersion: 1,
     name: 'lung-unet',

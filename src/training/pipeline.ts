@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { buildArchitecture, type Architecture } from '../model/architectures.js';
+import { modelVersion } from '../model/version.js';
 import { readCard, type ModelCard, type PreprocessingSpec } from '../model/card.js';
 import { draftCard, switchModelDir, writeModelDir } from '../model/store.js';
 import { createEngine } from '../classifier/engine.js';
@@ -300,7 +301,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     await extractFeatures(model, preparedVal.inputs, preprocessing.size),
   );
 
-  const version = `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-')}-${req.architecture}`;
+  const version = modelVersion(req.architecture);
   const card: ModelCard = {
     ...draftCard({
       version,
