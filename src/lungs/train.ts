@@ -6,7 +6,7 @@ import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { decodeImage } from '../image/decode.js';
 import { toModelInput } from '../image/preprocess.js';
 import { saveModel } from '../model/io.js';
-import { switchModelDir } from '../model/store.js';
+import { newStagingDir, switchModelDir } from '../model/store.js';
 import { modelVersion } from '../model/version.js';
 import { deriveSeed, mulberry32, shuffle, type Random } from '../training/random.js';
 import { augmentPairs, type LungAugmentOptions } from './augment.js';
@@ -217,8 +217,7 @@ export async function runLungTraining(req: LungTrainingRequest): Promise<LungTra
     },
   };
 
-  const staged = `${req.modelDir.replace(/\/+$/, '')}.staging-${version}`;
-  await fs.rm(staged, { recursive: true, force: true });
+  const staged = await newStagingDir(req.modelDir, version);
   await saveModel(model, staged);
   await writeLungCard(staged, card);
   model.dispose();

@@ -43,6 +43,25 @@ export function draftCard(fields: {
 }
 
 /**
+ * A new, empty folder beside `target` for a model being made: `<target>.staging-<version>`, or
+ * with `-2`, `-3`... when that exists. A refused model is kept in its staging folder for the
+ * operator, so a later run must never reuse (and wipe) one, even with the same version.
+ */
+export async function newStagingDir(target: string, version: string): Promise<string> {
+  const base = `${target.replace(/\/+$/, '')}.staging-${version}`;
+  await fs.mkdir(path.dirname(base), { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`;
+    try {
+      await fs.mkdir(dir);
+      return dir;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/**
  * Atomic switch: the new model is complete in `staged` before `target` changes. The old model is
  * kept beside it as `<target>.previous-<version>` for rollback. A running bot loads its model
  * once at start, so it sees either the old or the new directory, never a half-written one.

@@ -5,7 +5,7 @@ import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { buildArchitecture, type Architecture } from '../model/architectures.js';
 import { modelVersion } from '../model/version.js';
 import { readCard, type ModelCard, type PreprocessingSpec } from '../model/card.js';
-import { draftCard, switchModelDir, writeModelDir } from '../model/store.js';
+import { draftCard, newStagingDir, switchModelDir, writeModelDir } from '../model/store.js';
 import { createEngine } from '../classifier/engine.js';
 import { fitPlatt, logit } from '../evaluation/calibration.js';
 import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/metrics.js';
@@ -350,8 +350,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
     metrics: { validation: { n: valLabels.length, auc: newValAuc, ...valAtThreshold } },
   };
 
-  const staged = `${req.modelDir.replace(/\/+$/, '')}.staging-${version}`;
-  await fs.rm(staged, { recursive: true, force: true });
+  const staged = await newStagingDir(req.modelDir, version);
   await writeModelDir(staged, model, card);
   await writeGateStats(staged, gate.stats);
   // The classifier's folder carries the lung model it was trained with (the engine checks it).

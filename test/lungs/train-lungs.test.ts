@@ -81,6 +81,7 @@ describe('runLungTraining on generated image/mask pairs', () => {
     expect(logs.some((l) => l.startsWith('Quality gate'))).toBe(true);
     expect((await readLungCard(modelDir)).version).toBe(first.version);
     expect(existsSync(path.join(worse.dir, 'model.json'))).toBe(true);
+    expect(path.basename(worse.dir).startsWith(`lungs.staging-${worse.version}`)).toBe(true);
 
     // --force replaces it and keeps the previous model beside it.
     const forced = await runLungTraining(request(inverted, modelDir, { epochs: 2, force: true }));
@@ -89,7 +90,7 @@ describe('runLungTraining on generated image/mask pairs', () => {
     expect(forced.backup).toBeDefined();
     expect(existsSync(path.join(forced.backup ?? '', 'card.json'))).toBe(true);
     expect((await fs.readdir(path.dirname(modelDir))).sort()).toEqual(
-      ['lungs', `lungs.previous-${first.version}`, `lungs.staging-${worse.version}`].sort(),
+      ['lungs', `lungs.previous-${first.version}`, path.basename(worse.dir)].sort(),
     );
 
     // npm run evaluate:lungs measures the model in place and rewrites the card's figures.
