@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createEngine, type Engine } from '../../src/classifier/engine.js';
 import { decodeImage } from '../../src/image/decode.js';
 import { prepareDecoded } from '../../src/image/preprocess.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestTestSplit } from '../helpers/images.js';
-
-const run = promisify(execFile);
-const TSX = path.resolve('node_modules/.bin/tsx');
-const SCRIPT = path.resolve('scripts/measure-film-crop.ts');
+import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
 
 interface Row {
   file: string;
@@ -24,32 +17,33 @@ interface Row {
   photoTrueGrown: number;
 }
 
-let work: string;
+let ws: MeasureWorkspace;
 let modelDir: string;
-let data: string;
 let engine: Engine;
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'xray-film-crop-'));
-  modelDir = await makeTestModel({ dir: path.join(work, 'model') });
+  ws = await measureWorkspace('xray-film-crop-');
+  modelDir = await makeTestModel({ dir: path.join(ws.work, 'model') });
   engine = await createEngine({ modelDir });
-  data = path.join(work, 'data');
-  await makeChestTestSplit(data, 2, { width: 260, height: 300 });
 });
 
 afterAll(async () => {
   engine.dispose();
-  await rm(work, { recursive: true, force: true });
+  await ws.remove();
 });
 
 describe('scripts/measure-film-crop.ts', () => {
   it('scores each photo as served and with the film step replaced by the regions it names', async () => {
-    const out = path.join(work, 'rows.json');
-    const { stdout } = await run(
-      TSX,
-      [SCRIPT, '--model', modelDir, '--data', data, '--out', out, '--quiet'],
-      { timeout: 120_000 },
-    );
+    const out = path.join(ws.work, 'rows.json');
+    const stdout = await runScript('measure-film-crop.ts', [
+      '--model',
+      modelDir,
+      '--data',
+      ws.data,
+      '--out',
+      out,
+      '--quiet',
+    ]);
     expect(stdout).toContain('photos as served (film step)');
     const { rows, summary } = JSON.parse(await readFile(out, 'utf8')) as {
       rows: Row[];

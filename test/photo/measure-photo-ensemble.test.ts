@@ -1,48 +1,44 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createEngine, type Engine } from '../../src/classifier/engine.js';
 import { logit, sigmoid } from '../../src/evaluation/calibration.js';
 import { calibrate } from '../../src/model/calibration.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import type { EnsembleRow } from '../../scripts/measure-photo-ensemble.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestTestSplit } from '../helpers/images.js';
+import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
 
-const run = promisify(execFile);
-const TSX = path.resolve('node_modules/.bin/tsx');
-const SCRIPT = path.resolve('scripts/measure-photo-ensemble.ts');
-
-let work: string;
+let ws: MeasureWorkspace;
 let dirs: string[];
-let data: string;
 let engines: Engine[];
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'xray-photo-ensemble-'));
+  ws = await measureWorkspace('xray-photo-ensemble-');
   dirs = [
-    await makeTestModel({ dir: path.join(work, 'a'), version: 'model-a', seed: 7 }),
-    await makeTestModel({ dir: path.join(work, 'b'), version: 'model-b', seed: 8 }),
+    await makeTestModel({ dir: path.join(ws.work, 'a'), version: 'model-a', seed: 7 }),
+    await makeTestModel({ dir: path.join(ws.work, 'b'), version: 'model-b', seed: 8 }),
   ];
   engines = await Promise.all(dirs.map((modelDir) => createEngine({ modelDir })));
-  data = path.join(work, 'data');
-  await makeChestTestSplit(data, 2, { width: 260, height: 300 });
 });
 
 afterAll(async () => {
   for (const engine of engines) engine.dispose();
-  await rm(work, { recursive: true, force: true });
+  await ws.remove();
 });
 
 describe('scripts/measure-photo-ensemble.ts', () => {
   it("scores every X-ray and its photo with each model, and the models' averaged logits", async () => {
-    const out = path.join(work, 'rows.json');
-    const { stdout } = await run(TSX, [SCRIPT, '--model', ...dirs, '--data', data, '--out', out, '--quiet'], {
-      timeout: 120_000,
-    });
+    const out = path.join(ws.work, 'rows.json');
+    const stdout = await runScript('measure-photo-ensemble.ts', [
+      '--model',
+      ...dirs,
+      '--data',
+      ws.data,
+      '--out',
+      out,
+      '--quiet',
+    ]);
     const { models, rows } = JSON.parse(await readFile(out, 'utf8')) as {
       models: string[];
       rows: EnsembleRow[];

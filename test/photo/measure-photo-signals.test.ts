@@ -1,47 +1,39 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createEngine, type Engine } from '../../src/classifier/engine.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import type { Reading } from '../../scripts/measure-photo-signals.js';
 import { makeTestModel } from '../helpers/model.js';
-import { makeChestTestSplit } from '../helpers/images.js';
+import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
 
-const run = promisify(execFile);
-const TSX = path.resolve('node_modules/.bin/tsx');
-const SCRIPT = path.resolve('scripts/measure-photo-signals.ts');
-
-let work: string;
+let ws: MeasureWorkspace;
 let modelDir: string;
-let data: string;
 let engine: Engine;
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'xray-photo-signals-'));
-  modelDir = await makeTestModel({ dir: path.join(work, 'model'), gate: true });
+  ws = await measureWorkspace('xray-photo-signals-');
+  modelDir = await makeTestModel({ dir: path.join(ws.work, 'model'), gate: true });
   engine = await createEngine({ modelDir });
-  data = path.join(work, 'data');
-  await makeChestTestSplit(data, 2, { width: 260, height: 300 });
 });
 
 afterAll(async () => {
   engine.dispose();
-  await rm(work, { recursive: true, force: true });
+  await ws.remove();
 });
 
 describe('scripts/measure-photo-signals.ts', () => {
   it('reads each X-ray and its photo as the bots would, with every signal a retake check could use', async () => {
-    const out = path.join(work, 'rows.json');
-    const { stdout } = await run(
-      TSX,
-      [SCRIPT, '--model', modelDir, '--data', data, '--out', out, '--quiet'],
-      {
-        timeout: 120_000,
-      },
-    );
+    const out = path.join(ws.work, 'rows.json');
+    const stdout = await runScript('measure-photo-signals.ts', [
+      '--model',
+      modelDir,
+      '--data',
+      ws.data,
+      '--out',
+      out,
+      '--quiet',
+    ]);
     expect(stdout).toContain('refusing the 20% / 40% of photos that score worst');
     expect(stdout).toContain('feature distance');
     const { rows } = JSON.parse(await readFile(out, 'utf8')) as {
