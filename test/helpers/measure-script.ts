@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,11 @@ export interface MeasureWorkspace {
   work: string;
   /** Two chest-like X-rays per label in test/covid and test/normal. */
   data: string;
+  /**
+   * Runs `scripts/<script>` with tsx, as an operator would, on this split (`--data`, `--out`,
+   * `--quiet` added): its standard output and the JSON it wrote (--out).
+   */
+  measure(script: string, args: readonly string[]): Promise<{ stdout: string; json: unknown }>;
   remove(): Promise<void>;
 }
 
@@ -20,11 +25,18 @@ export async function measureWorkspace(prefix: string): Promise<MeasureWorkspace
   const work = await mkdtemp(path.join(os.tmpdir(), prefix));
   const data = path.join(work, 'data');
   await makeChestTestSplit(data, 2, { width: 260, height: 300 });
-  return { work, data, remove: () => rm(work, { recursive: true, force: true }) };
-}
-
-/** Runs `scripts/<script>` with tsx, as an operator would, and gives its standard output. */
-export async function runScript(script: string, args: readonly string[]): Promise<string> {
-  const { stdout } = await run(TSX, [path.resolve('scripts', script), ...args], { timeout: 120_000 });
-  return stdout;
+  const out = path.join(work, 'rows.json');
+  return {
+    work,
+    data,
+    measure: async (script, args) => {
+      const { stdout } = await run(
+        TSX,
+        [path.resolve('scripts', script), ...args, '--data', data, '--out', out, '--quiet'],
+        { timeout: 120_000 },
+      );
+      return { stdout, json: JSON.parse(await readFile(out, 'utf8')) as unknown };
+    },
+    remove: () => rm(work, { recursive: true, force: true }),
+  };
 }

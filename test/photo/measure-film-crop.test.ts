@@ -6,7 +6,7 @@ import { decodeImage } from '../../src/image/decode.js';
 import { prepareDecoded } from '../../src/image/preprocess.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import { makeTestModel } from '../helpers/model.js';
-import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
+import { measureWorkspace, type MeasureWorkspace } from '../helpers/measure-script.js';
 
 interface Row {
   file: string;
@@ -34,18 +34,9 @@ afterAll(async () => {
 
 describe('scripts/measure-film-crop.ts', () => {
   it('scores each photo as served and with the film step replaced by the regions it names', async () => {
-    const out = path.join(ws.work, 'rows.json');
-    const stdout = await runScript('measure-film-crop.ts', [
-      '--model',
-      modelDir,
-      '--data',
-      ws.data,
-      '--out',
-      out,
-      '--quiet',
-    ]);
+    const { stdout, json } = await ws.measure('measure-film-crop.ts', ['--model', modelDir]);
     expect(stdout).toContain('photos as served (film step)');
-    const { rows, summary } = JSON.parse(await readFile(out, 'utf8')) as {
+    const { rows, summary } = json as {
       rows: Row[];
       summary: { n: number };
     };

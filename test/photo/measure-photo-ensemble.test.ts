@@ -7,7 +7,7 @@ import { calibrate } from '../../src/model/calibration.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import type { EnsembleRow } from '../../scripts/measure-photo-ensemble.js';
 import { makeTestModel } from '../helpers/model.js';
-import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
+import { measureWorkspace, type MeasureWorkspace } from '../helpers/measure-script.js';
 
 let ws: MeasureWorkspace;
 let dirs: string[];
@@ -29,17 +29,8 @@ afterAll(async () => {
 
 describe('scripts/measure-photo-ensemble.ts', () => {
   it("scores every X-ray and its photo with each model, and the models' averaged logits", async () => {
-    const out = path.join(ws.work, 'rows.json');
-    const stdout = await runScript('measure-photo-ensemble.ts', [
-      '--model',
-      ...dirs,
-      '--data',
-      ws.data,
-      '--out',
-      out,
-      '--quiet',
-    ]);
-    const { models, rows } = JSON.parse(await readFile(out, 'utf8')) as {
+    const { stdout, json } = await ws.measure('measure-photo-ensemble.ts', ['--model', ...dirs]);
+    const { models, rows } = json as {
       models: string[];
       rows: EnsembleRow[];
     };

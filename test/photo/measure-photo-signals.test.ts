@@ -5,7 +5,7 @@ import { createEngine, type Engine } from '../../src/classifier/engine.js';
 import { simulatePhoto } from '../../scripts/lib/simulate-photo.js';
 import type { Reading } from '../../scripts/measure-photo-signals.js';
 import { makeTestModel } from '../helpers/model.js';
-import { measureWorkspace, runScript, type MeasureWorkspace } from '../helpers/measure-script.js';
+import { measureWorkspace, type MeasureWorkspace } from '../helpers/measure-script.js';
 
 let ws: MeasureWorkspace;
 let modelDir: string;
@@ -24,19 +24,10 @@ afterAll(async () => {
 
 describe('scripts/measure-photo-signals.ts', () => {
   it('reads each X-ray and its photo as the bots would, with every signal a retake check could use', async () => {
-    const out = path.join(ws.work, 'rows.json');
-    const stdout = await runScript('measure-photo-signals.ts', [
-      '--model',
-      modelDir,
-      '--data',
-      ws.data,
-      '--out',
-      out,
-      '--quiet',
-    ]);
+    const { stdout, json } = await ws.measure('measure-photo-signals.ts', ['--model', modelDir]);
     expect(stdout).toContain('refusing the 20% / 40% of photos that score worst');
     expect(stdout).toContain('feature distance');
-    const { rows } = JSON.parse(await readFile(out, 'utf8')) as {
+    const { rows } = json as {
       rows: { file: string; original: Reading; photo: Reading }[];
     };
     expect(rows).toHaveLength(4);
