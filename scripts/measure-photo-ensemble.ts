@@ -5,8 +5,8 @@
  *
  * Only if the models misread different photos. Per image (photo seed = index, as `evaluate
  * --simulate-photo`), the original and its simulated photo go through the one preprocessing path
- * and every model. Printed: each model's and the averaged answer's AUC, AUC drop and mean
- * |change in probability| on the photos, and how closely the models' changes in logit agree
+ * and every model. Printed: each model's and the averaged answer's AUC on the photos, AUC drop and
+ * mean |change in probability| (as `evaluate` computes them), and how closely the models' changes in logit agree
  * (Pearson correlation; near 1: the photo moves every model the same way, and averaging cannot help).
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,11 +15,18 @@ import { Command } from 'commander';
 import { createEngine, type Engine } from '../src/classifier/engine.js';
 import { calibrate } from '../src/model/calibration.js';
 import { logit, sigmoid } from '../src/evaluation/calibration.js';
-import { auc } from '../src/evaluation/metrics.js';
+import { pairedPhotoFigures, type PhotoFigures } from '../src/evaluation/evaluate.js';
 import type { Prepared } from '../src/image/preprocess.js';
 import { covidTarget } from '../src/training/datasets.js';
 import { parseBackendName } from '../src/tf/backend.js';
-import { measureEach, splitSamples, withSplitOptions, type SplitOptions } from './lib/measure-cli.js';
+import {
+  figure as f,
+  mean,
+  measureEach,
+  splitSamples,
+  withSplitOptions,
+  type SplitOptions,
+} from './lib/measure-cli.js';
 import { simulatePhoto } from './lib/simulate-photo.js';
 
 interface Options extends SplitOptions {
@@ -32,12 +39,6 @@ export interface EnsembleRow {
   covid: 0 | 1;
   original: number[];
   photo: number[];
-}
-
-interface PhotoFigures {
-  auc: number;
-  aucDrop: number;
-  meanAbsDelta: number;
 }
 
 const program = withSplitOptions(
@@ -92,16 +93,6 @@ async function answers(engines: readonly Engine[], bytes: Uint8Array): Promise<n
   return out;
 }
 
-/** AUC on the originals, its drop on the photos, and the mean |photo - original|. */
-function photoFigures(covid: readonly (0 | 1)[], original: number[], photo: number[]): PhotoFigures {
-  const clean = auc(covid, original);
-  return {
-    auc: clean,
-    aucDrop: clean - auc(covid, photo),
-    meanAbsDelta: mean(original.map((p, i) => Math.abs((photo[i] ?? p) - p))),
-  };
-}
-
 /** The answer of several models together: the mean of their logits, as a probability. */
 function averaged(probabilities: readonly number[]): number {
   return sigmoid(mean(probabilities.map((p) => logit(p))));
@@ -124,12 +115,12 @@ function pearson(a: readonly number[], b: readonly number[]): number {
 
 function report(rows: readonly EnsembleRow[], versions: readonly string[]): string[] {
   const covid = rows.map((r) => r.covid);
-  const line = (name: string, f: PhotoFigures) =>
-    `  ${name.padEnd(34)} AUC ${n(f.auc)}  drop ${n(f.aucDrop)}  mean |dp| ${n(f.meanAbsDelta)}`;
+  const line = (name: string, fig: PhotoFigures) =>
+    `  ${name.padEnd(34)} AUC on photos ${f(fig.auc)}  drop ${f(fig.aucDrop)}  mean |dp| ${f(fig.meanAbsDelta)}`;
   const lines = versions.map((v, m) =>
     line(
       v,
-      photoFigures(
+      pairedPhotoFigures(
         covid,
         rows.map((r) => r.original[m] ?? NaN),
         rows.map((r) => r.photo[m] ?? NaN),
@@ -139,7 +130,7 @@ function report(rows: readonly EnsembleRow[], versions: readonly string[]): stri
   lines.push(
     line(
       `logits of all ${versions.length} averaged`,
-      photoFigures(
+      pairedPhotoFigures(
         covid,
         rows.map((r) => averaged(r.original)),
         rows.map((r) => averaged(r.photo)),
@@ -151,12 +142,8 @@ function report(rows: readonly EnsembleRow[], versions: readonly string[]): stri
   );
   lines.push('  correlation of the changes in logit a photo makes, model by model:');
   for (const [m, v] of versions.entries())
-    lines.push(`    ${v.padEnd(32)} ${changes.map((c) => n(pearson(changes[m] ?? [], c))).join(' ')}`);
+    lines.push(`    ${v.padEnd(32)} ${changes.map((c) => f(pearson(changes[m] ?? [], c))).join(' ')}`);
   return lines;
 }
-
-const mean = (values: readonly number[]) =>
-  values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
-const n = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '–');
 
 await program.parseAsync();

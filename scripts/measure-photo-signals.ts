@@ -19,7 +19,14 @@ import { calibrate } from '../src/model/calibration.js';
 import { logit, sigmoid } from '../src/evaluation/calibration.js';
 import type { ModelInput, Prepared } from '../src/image/preprocess.js';
 import { parseBackendName, tf } from '../src/tf/backend.js';
-import { measureEach, splitSamples, withSplitOptions, type SplitOptions } from './lib/measure-cli.js';
+import {
+  figure as f,
+  mean,
+  measureEach,
+  splitSamples,
+  withSplitOptions,
+  type SplitOptions,
+} from './lib/measure-cli.js';
 import { simulatePhotoDetailed, type PhotoVariant } from './lib/simulate-photo.js';
 
 interface Options extends SplitOptions {
@@ -156,11 +163,8 @@ function glareShare(prepared: Prepared): number {
   return lung === 0 ? 0 : white / lung;
 }
 
-const mean = (values: readonly number[]) =>
-  values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
 const median = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-const f = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '–');
 
 /** Higher is "more likely misread": each signal oriented so that the check refuses the top. */
 const SIGNALS: Record<string, (r: Reading) => number | null> = {

@@ -1,6 +1,6 @@
 /**
- * What the phone-photo measure scripts share: the split options, the split's images, and a loop
- * over them with a progress bar.
+ * What the phone-photo measure scripts share: the split options, the split's images, a loop over
+ * them with a progress bar, and how they print figures.
  */
 import path from 'node:path';
 import { Option, type Command } from 'commander';
@@ -54,3 +54,9 @@ export async function measureEach<T>(
   }
   return rows;
 }
+
+export const mean = (values: readonly number[]): number =>
+  values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+
+/** A figure as the reports print it: three decimals, or a dash when there is none. */
+export const figure = (v: number | null): string => (v !== null && Number.isFinite(v) ? v.toFixed(3) : '–');

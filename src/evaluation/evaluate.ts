@@ -280,21 +280,33 @@ function photoFigures(
   probs: readonly number[],
   idx: readonly number[],
 ): PhotoFigures {
-  const labels = idx.map((i) => samples[i]?.covid ?? 0);
-  const onPhotos = idx.map((i) => scored[i]?.p ?? 0);
-  const onOriginals = idx.map((i) => probs[i] ?? 0);
+  return pairedPhotoFigures(
+    idx.map((i) => samples[i]?.covid ?? 0),
+    idx.map((i) => probs[i] ?? 0),
+    idx.map((i) => scored[i]?.p ?? 0),
+  );
+}
+
+/**
+ * The phone-photo figures of paired answers (the same image as itself and as a photo): AUC on the
+ * photos, its drop from the originals' AUC, and the changes in probability.
+ */
+export function pairedPhotoFigures(
+  labels: readonly number[],
+  onOriginals: readonly number[],
+  onPhotos: readonly number[],
+): PhotoFigures {
+  const n = labels.length;
   const finite = (v: number) => (Number.isFinite(v) ? v : null);
-  const photoAuc = idx.length === 0 ? null : finite(auc(labels, onPhotos));
-  const cleanAuc = idx.length === 0 ? null : finite(auc(labels, onOriginals));
-  const deltas = idx
-    .map((_, j) => Math.abs((onPhotos[j] ?? 0) - (onOriginals[j] ?? 0)))
-    .sort((a, b) => a - b);
+  const photoAuc = n === 0 ? null : finite(auc(labels, onPhotos));
+  const cleanAuc = n === 0 ? null : finite(auc(labels, onOriginals));
+  const deltas = onPhotos.map((p, j) => Math.abs(p - (onOriginals[j] ?? 0))).sort((a, b) => a - b);
   return {
     auc: photoAuc,
     aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
     meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
     medianAbsDelta: deltas.length === 0 ? Number.NaN : (deltas[Math.floor((deltas.length - 1) / 2)] ?? 0),
-    n: idx.length,
+    n,
   };
 }
 
