@@ -35,7 +35,11 @@ import {
   runTraining,
   type LungMode,
 } from '../src/training/pipeline.js';
-import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type ConsistencyTarget,
+  type LearningRateSchedule,
+} from '../src/training/trainer.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';
@@ -56,6 +60,7 @@ interface Options {
   photoViews: number;
   lrSchedule: LearningRateSchedule;
   photoConsistency: number;
+  consistencyTarget: ConsistencyTarget;
   shading: number;
   ablate?: Ablation[];
   cache: string | false;
@@ -131,6 +136,7 @@ async function run(o: Options): Promise<void> {
       photoViews: o.photoViews,
       learningRateSchedule: o.lrSchedule,
       photoConsistency: o.photoConsistency,
+      consistencyTarget: o.consistencyTarget,
       shading: o.shading,
       excludeSources: o.exclude,
       excludePediatric: without.has('pediatric'),

@@ -26,7 +26,11 @@ import {
   runTraining,
   type LungMode,
 } from '../src/training/pipeline.js';
-import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type ConsistencyTarget,
+  type LearningRateSchedule,
+} from '../src/training/trainer.js';
 import { preprocessingSchema, type PreprocessingSpec } from '../src/model/card.js';
 import type { SourceBalance } from '../src/training/sampler.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
@@ -60,6 +64,7 @@ interface Options {
   lrSchedule: LearningRateSchedule;
   shading: number;
   photoConsistency: number;
+  consistencyTarget: ConsistencyTarget;
   cache: string | false;
   force: boolean;
   quiet: boolean;
@@ -189,6 +194,7 @@ async function run(o: Options): Promise<void> {
       photoViews: o.photoViews,
       learningRateSchedule: o.lrSchedule,
       photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
+      consistencyTarget: o.consistencyTarget,
       shading: o.seedBaseline ? 0 : o.shading,
       cache: o.cache === false ? undefined : path.resolve(o.cache),
       balance: o.seedBaseline ? 'none' : o.balance,

@@ -5,7 +5,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ARCHITECTURES } from '../../src/model/architectures.js';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
-import { LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
+import { CONSISTENCY_TARGETS, LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
 export function finiteNumber(v: string): number {
@@ -41,8 +41,8 @@ export function withScheduleOption(command: Command): Command {
 }
 
 /**
- * Adds --photo-augment, --photo-views, --shading and --photo-consistency (parsed into
- * photoAugment, photoViews, shading, photoConsistency).
+ * Adds --photo-augment, --photo-views, --shading, --photo-consistency and --consistency-target
+ * (parsed into photoAugment, photoViews, shading, photoConsistency, consistencyTarget).
  */
 export function withPhotoTrainingOptions(command: Command): Command {
   return command
@@ -69,5 +69,13 @@ export function withPhotoTrainingOptions(command: Command): Command {
       'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
       finiteNumber,
       0,
+    )
+    .addOption(
+      new Option(
+        '--consistency-target <what>',
+        "what the consistency loss moves: both logits (pair), or only the photo's towards the image's (image)",
+      )
+        .choices(CONSISTENCY_TARGETS)
+        .default('pair'),
     );
 }

@@ -18,6 +18,9 @@ export interface TrainSet {
   photos?: readonly (readonly Float32Array[])[];
 }
 
+export const CONSISTENCY_TARGETS = ['pair', 'image'] as const;
+export type ConsistencyTarget = (typeof CONSISTENCY_TARGETS)[number];
+
 export interface EpochStats {
   epoch: number;
   loss: number;
@@ -45,6 +48,11 @@ export interface TrainOptions {
    * film, not just a good answer to each. `photoProbability` is then unused.
    */
   photoConsistency?: number;
+  /**
+   * What the consistency loss moves (default 'pair'): both logits towards each other, or, with
+   * 'image', only the photo's towards the image's, which the loss leaves where the labels put it.
+   */
+  consistencyTarget?: ConsistencyTarget;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
   /** How the learning rate moves over the run (default constant; see learningRateAt). */
@@ -146,9 +154,16 @@ function logLoss(labels: readonly number[], probs: readonly number[]): number {
   return sum / Math.max(1, labels.length);
 }
 
+/** `x` itself, through which no gradient flows back (tfjs has no stop-gradient op of its own). */
+export const stopGradient: (x: tfTypes.Tensor) => tfTypes.Tensor = tf.customGrad((x) => ({
+  value: (x as tfTypes.Tensor).clone(),
+  gradFunc: (dy: tfTypes.Tensor) => tf.zerosLike(dy),
+}));
+
 /**
  * One step on a batch whose second half is the first half's photo views: binary cross-entropy
- * on all of it, plus `weight` times the mean squared gap between each pair's logits.
+ * on all of it, plus `weight` times the mean squared gap between each pair's logits (with
+ * target 'image', a gap only the photo's logit is moved to close).
  */
 async function consistencyStep(
   model: tfTypes.LayersModel,
@@ -157,16 +172,15 @@ async function consistencyStep(
   ys: tfTypes.Tensor2D,
   pairs: number,
   weight: number,
+  target: ConsistencyTarget,
 ): Promise<number> {
   const cost = optimizer.minimize(() => {
     const p = tf.clipByValue(model.apply(xs, { training: true }) as tfTypes.Tensor2D, 1e-6, 1 - 1e-6);
     const bce = tf.mean(tf.metrics.binaryCrossentropy(ys, p));
     const logits = tf.sub(tf.log(p), tf.log1p(tf.neg(p)));
-    const [a, b] = tf.split(logits, [pairs, pairs], 0);
-    return tf.add(
-      bce,
-      tf.mul(weight, tf.mean(tf.squaredDifference(a as tfTypes.Tensor, b as tfTypes.Tensor))),
-    ) as tfTypes.Scalar;
+    const [a, b] = tf.split(logits, [pairs, pairs], 0) as [tfTypes.Tensor, tfTypes.Tensor];
+    const image = target === 'image' ? stopGradient(a) : a;
+    return tf.add(bce, tf.mul(weight, tf.mean(tf.squaredDifference(image, b)))) as tfTypes.Scalar;
   }, true);
   if (cost === null) throw new Error('The optimiser returned no loss.');
   const value = (await cost.data())[0] ?? Number.NaN;
@@ -197,6 +211,7 @@ export async function trainModel(
   const totalSteps = options.epochs * batches;
   const consistency = options.photoConsistency ?? 0;
   const paired = consistency > 0 && train.photos !== undefined;
+  const target = options.consistencyTarget ?? 'pair';
 
   const history: EpochStats[] = [];
   let best: { auc: number; epoch: number; weights: tfTypes.Tensor[]; probs: number[] } | undefined;
@@ -232,7 +247,7 @@ export async function trainModel(
       const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
       const ys = tf.tensor2d(paired ? [...labels, ...labels] : labels, [views.length, 1]);
       const loss = paired
-        ? await consistencyStep(model, optimizer, xa, ys, idx.length, consistency)
+        ? await consistencyStep(model, optimizer, xa, ys, idx.length, consistency, target)
         : ((await model.trainOnBatch(xa, ys)) as number);
       tf.dispose([xs, xa, ys]);
       stepMs += performance.now() - t0;

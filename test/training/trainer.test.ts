@@ -5,8 +5,10 @@ import {
   learningRateAt,
   predictInputs,
   ScheduledAdam,
+  stopGradient,
   trainModel,
   DEFAULT_TRAIN_OPTIONS,
+  type ConsistencyTarget,
   type TrainSet,
 } from '../../src/training/trainer.js';
 import { mulberry32 } from '../../src/training/random.js';
@@ -42,7 +44,7 @@ function makeSet(n: number, seed: number): TrainSet {
   return { samples, inputs, photos };
 }
 
-async function meanGap(weight: number, set: TrainSet): Promise<number> {
+async function meanGap(weight: number, set: TrainSet, target?: ConsistencyTarget): Promise<number> {
   const model = defaultCnn(SIZE, { filters: [4, 8], seed: 3 });
   await trainModel(model, set, set, {
     ...DEFAULT_TRAIN_OPTIONS,
@@ -54,6 +56,7 @@ async function meanGap(weight: number, set: TrainSet): Promise<number> {
     augment: false,
     balance: 'none',
     photoConsistency: weight,
+    ...(target === undefined ? {} : { consistencyTarget: target }),
   });
   const onImages = await predictInputs(model, set.inputs, SIZE);
   const onPhotos = await predictInputs(
@@ -77,6 +80,23 @@ describe('trainModel with a photo consistency loss', () => {
     expect(without).toBeGreaterThan(0.03);
     expect(withConsistency).toBeLessThan(without / 4);
   }, 60_000);
+
+  it("shrinks it too when only the photo's answer may move", async () => {
+    const set = makeSet(64, 5);
+    const without = await meanGap(0, set);
+    expect(await meanGap(20, set, 'image')).toBeLessThan(without / 4);
+  }, 60_000);
+});
+
+describe('stopGradient', () => {
+  it('passes the value on and no gradient back', () => {
+    const x = tf.tensor1d([1, -2, 3]);
+    // d/dx of sum(stop(x) * x) is stop(x) = x; without the stop it would be 2x.
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(stopGradient(v), v)))(x);
+    expect(Array.from(stopGradient(x).dataSync())).toEqual([1, -2, 3]);
+    expect(Array.from(g.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([x, g]);
+  });
 });
 
 describe('trainModel with several photo views per image', () => {

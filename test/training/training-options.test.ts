@@ -24,6 +24,7 @@ describe("the training scripts' shared options", () => {
       photoViews: DEFAULT_PHOTO_VIEWS,
       shading: 0,
       photoConsistency: 0,
+      consistencyTarget: 'pair',
       lrSchedule: 'constant',
       architecture: 'default',
       epochs: 10,
@@ -38,6 +39,7 @@ describe("the training scripts' shared options", () => {
     });
     expect(parse(['--lr-schedule', 'cosine'])).toMatchObject({ lrSchedule: 'cosine' });
     expect(parse(['--architecture', 'wide'])).toMatchObject({ architecture: 'wide' });
+    expect(parse(['--consistency-target', 'image'])).toMatchObject({ consistencyTarget: 'image' });
   });
 
   it('refuse what is not a number of the right kind, saying which argument', () => {
@@ -49,5 +51,6 @@ describe("the training scripts' shared options", () => {
     expect(() => parse(['--architecture', 'huge'])).toThrow(
       /Allowed choices are seed, default, wide, smooth/,
     );
+    expect(() => parse(['--consistency-target', 'photo'])).toThrow(/Allowed choices are pair, image/);
   });
 });
