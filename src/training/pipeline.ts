@@ -277,7 +277,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
         : {
             photoProbability: req.photoAugment ?? 0,
             photoConsistency: consistency,
-            consistencyTarget: req.consistencyTarget ?? 'pair',
+            consistencyTarget: req.consistencyTarget,
           }),
       ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
       ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),

@@ -52,7 +52,7 @@ export interface TrainOptions {
    * What the consistency loss moves (default 'pair'): both logits towards each other, or, with
    * 'image', only the photo's towards the image's, which the loss leaves where the labels put it.
    */
-  consistencyTarget?: ConsistencyTarget;
+  consistencyTarget?: ConsistencyTarget | undefined;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
   /** How the learning rate moves over the run (default constant; see learningRateAt). */
