@@ -37,6 +37,7 @@ import {
 } from '../src/training/pipeline.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
+  type ConsistencySpace,
   type ConsistencyTarget,
   type LearningRateSchedule,
 } from '../src/training/trainer.js';
@@ -61,6 +62,7 @@ interface Options {
   lrSchedule: LearningRateSchedule;
   photoConsistency: number;
   consistencyTarget: ConsistencyTarget;
+  consistencySpace: ConsistencySpace;
   shading: number;
   ablate?: Ablation[];
   cache: string | false;
@@ -137,6 +139,7 @@ async function run(o: Options): Promise<void> {
       learningRateSchedule: o.lrSchedule,
       photoConsistency: o.photoConsistency,
       consistencyTarget: o.consistencyTarget,
+      consistencySpace: o.consistencySpace,
       shading: o.shading,
       excludeSources: o.exclude,
       excludePediatric: without.has('pediatric'),

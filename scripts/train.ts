@@ -28,6 +28,7 @@ import {
 } from '../src/training/pipeline.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
+  type ConsistencySpace,
   type ConsistencyTarget,
   type LearningRateSchedule,
 } from '../src/training/trainer.js';
@@ -65,6 +66,7 @@ interface Options {
   shading: number;
   photoConsistency: number;
   consistencyTarget: ConsistencyTarget;
+  consistencySpace: ConsistencySpace;
   cache: string | false;
   force: boolean;
   quiet: boolean;
@@ -195,6 +197,7 @@ async function run(o: Options): Promise<void> {
       learningRateSchedule: o.lrSchedule,
       photoConsistency: o.seedBaseline ? 0 : o.photoConsistency,
       consistencyTarget: o.consistencyTarget,
+      consistencySpace: o.consistencySpace,
       shading: o.seedBaseline ? 0 : o.shading,
       cache: o.cache === false ? undefined : path.resolve(o.cache),
       balance: o.seedBaseline ? 'none' : o.balance,

@@ -5,7 +5,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ARCHITECTURES } from '../../src/model/architectures.js';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
-import { CONSISTENCY_TARGETS, LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
+import {
+  CONSISTENCY_SPACES,
+  CONSISTENCY_TARGETS,
+  LEARNING_RATE_SCHEDULES,
+} from '../../src/training/trainer.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
 export function finiteNumber(v: string): number {
@@ -41,8 +45,9 @@ export function withScheduleOption(command: Command): Command {
 }
 
 /**
- * Adds --photo-augment, --photo-views, --shading, --photo-consistency and --consistency-target
- * (parsed into photoAugment, photoViews, shading, photoConsistency, consistencyTarget).
+ * Adds --photo-augment, --photo-views, --shading, --photo-consistency, --consistency-target and
+ * --consistency-space (parsed into photoAugment, photoViews, shading, photoConsistency,
+ * consistencyTarget, consistencySpace).
  */
 export function withPhotoTrainingOptions(command: Command): Command {
   return command
@@ -77,5 +82,13 @@ export function withPhotoTrainingOptions(command: Command): Command {
       )
         .choices(CONSISTENCY_TARGETS)
         .default('pair'),
+    )
+    .addOption(
+      new Option(
+        '--consistency-space <space>',
+        'where the consistency loss weighs the gap: between the logits, or between the probabilities a user sees',
+      )
+        .choices(CONSISTENCY_SPACES)
+        .default('logit'),
     );
 }

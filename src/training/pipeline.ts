@@ -20,6 +20,7 @@ import { writeGateStats } from '../gate/gate.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   trainModel,
+  type ConsistencySpace,
   type ConsistencyTarget,
   type EpochStats,
   type LearningRateSchedule,
@@ -143,6 +144,8 @@ export interface TrainingRequest {
   photoConsistency?: number | undefined;
   /** What the consistency loss moves (see TrainOptions.consistencyTarget; default 'pair'). */
   consistencyTarget?: ConsistencyTarget | undefined;
+  /** Where the consistency loss weighs the gap (see TrainOptions.consistencySpace; default 'logit'). */
+  consistencySpace?: ConsistencySpace | undefined;
   /** Share of draws lit unevenly (gradient, vignetting, glare; see augment.ts); 0 or absent: off. */
   shading?: number | undefined;
   /** Folder of the prepared-input cache (see input-cache.ts); none when undefined. */
@@ -278,6 +281,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
             photoProbability: req.photoAugment ?? 0,
             photoConsistency: consistency,
             consistencyTarget: req.consistencyTarget,
+            consistencySpace: req.consistencySpace,
           }),
       ...(req.epochSize === undefined ? {} : { epochSize: req.epochSize }),
       ...(req.onBatch === undefined ? {} : { onBatch: req.onBatch }),
@@ -346,7 +350,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
           ? 'none'
           : `${
               consistency > 0
-                ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their logits${req.consistencyTarget === 'image' ? ", moving only the photo's" : ''}`
+                ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their ${req.consistencySpace === 'probability' ? 'probabilities' : 'logits'}${req.consistencyTarget === 'image' ? ", moving only the photo's" : ''}`
                 : `${req.photoAugment} of draws use a simulated phone photo of the image`
             } (${photoCount === 1 ? 'one photo' : `${photoCount} photos`} per image, seeded by its bytes in ${TRAIN_PHOTO_SEED}-${2 * TRAIN_PHOTO_SEED - 1}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,

@@ -20,6 +20,8 @@ export interface TrainSet {
 
 export const CONSISTENCY_TARGETS = ['pair', 'image'] as const;
 export type ConsistencyTarget = (typeof CONSISTENCY_TARGETS)[number];
+export const CONSISTENCY_SPACES = ['logit', 'probability'] as const;
+export type ConsistencySpace = (typeof CONSISTENCY_SPACES)[number];
 
 export interface EpochStats {
   epoch: number;
@@ -53,6 +55,13 @@ export interface TrainOptions {
    * 'image', only the photo's towards the image's, which the loss leaves where the labels put it.
    */
   consistencyTarget?: ConsistencyTarget | undefined;
+  /**
+   * Where the consistency loss weighs the gap (default 'logit'). With 'probability' it weighs
+   * the gap between the two answers as probabilities, the figure a user sees: two confident
+   * answers on the same side cost almost nothing, so the loss leaves the labels free to push
+   * them apart and works where answers move most, near 0.5.
+   */
+  consistencySpace?: ConsistencySpace | undefined;
   /** Images drawn per epoch (default: the training set's size). */
   epochSize?: number;
   /** How the learning rate moves over the run (default constant; see learningRateAt). */
@@ -162,8 +171,8 @@ export const stopGradient: (x: tfTypes.Tensor) => tfTypes.Tensor = tf.customGrad
 
 /**
  * One step on a batch whose second half is the first half's photo views: binary cross-entropy
- * on all of it, plus `weight` times the mean squared gap between each pair's logits (with
- * target 'image', a gap only the photo's logit is moved to close).
+ * on all of it, plus `weight` times the mean squared gap between each pair's logits or
+ * probabilities (with target 'image', a gap only the photo's answer is moved to close).
  */
 async function consistencyStep(
   model: tfTypes.LayersModel,
@@ -173,12 +182,13 @@ async function consistencyStep(
   pairs: number,
   weight: number,
   target: ConsistencyTarget,
+  space: ConsistencySpace,
 ): Promise<number> {
   const cost = optimizer.minimize(() => {
     const p = tf.clipByValue(model.apply(xs, { training: true }) as tfTypes.Tensor2D, 1e-6, 1 - 1e-6);
     const bce = tf.mean(tf.metrics.binaryCrossentropy(ys, p));
-    const logits = tf.sub(tf.log(p), tf.log1p(tf.neg(p)));
-    const [a, b] = tf.split(logits, [pairs, pairs], 0) as [tfTypes.Tensor, tfTypes.Tensor];
+    const answers = space === 'probability' ? p : tf.sub(tf.log(p), tf.log1p(tf.neg(p)));
+    const [a, b] = tf.split(answers, [pairs, pairs], 0) as [tfTypes.Tensor, tfTypes.Tensor];
     const image = target === 'image' ? stopGradient(a) : a;
     return tf.add(bce, tf.mul(weight, tf.mean(tf.squaredDifference(image, b)))) as tfTypes.Scalar;
   }, true);
@@ -212,6 +222,7 @@ export async function trainModel(
   const consistency = options.photoConsistency ?? 0;
   const paired = consistency > 0 && train.photos !== undefined;
   const target = options.consistencyTarget ?? 'pair';
+  const space = options.consistencySpace ?? 'logit';
 
   const history: EpochStats[] = [];
   let best: { auc: number; epoch: number; weights: tfTypes.Tensor[]; probs: number[] } | undefined;
@@ -247,7 +258,7 @@ export async function trainModel(
       const xa = options.augment === false ? xs : augmentBatch(xs, random, options.augment);
       const ys = tf.tensor2d(paired ? [...labels, ...labels] : labels, [views.length, 1]);
       const loss = paired
-        ? await consistencyStep(model, optimizer, xa, ys, idx.length, consistency, target)
+        ? await consistencyStep(model, optimizer, xa, ys, idx.length, consistency, target, space)
         : ((await model.trainOnBatch(xa, ys)) as number);
       tf.dispose([xs, xa, ys]);
       stepMs += performance.now() - t0;

@@ -8,6 +8,7 @@ import {
   stopGradient,
   trainModel,
   DEFAULT_TRAIN_OPTIONS,
+  type ConsistencySpace,
   type ConsistencyTarget,
   type TrainSet,
 } from '../../src/training/trainer.js';
@@ -44,7 +45,12 @@ function makeSet(n: number, seed: number): TrainSet {
   return { samples, inputs, photos };
 }
 
-async function meanGap(weight: number, set: TrainSet, target?: ConsistencyTarget): Promise<number> {
+async function meanGap(
+  weight: number,
+  set: TrainSet,
+  target?: ConsistencyTarget,
+  space?: ConsistencySpace,
+): Promise<number> {
   const model = defaultCnn(SIZE, { filters: [4, 8], seed: 3 });
   await trainModel(model, set, set, {
     ...DEFAULT_TRAIN_OPTIONS,
@@ -57,6 +63,7 @@ async function meanGap(weight: number, set: TrainSet, target?: ConsistencyTarget
     balance: 'none',
     photoConsistency: weight,
     ...(target === undefined ? {} : { consistencyTarget: target }),
+    ...(space === undefined ? {} : { consistencySpace: space }),
   });
   const onImages = await predictInputs(model, set.inputs, SIZE);
   const onPhotos = await predictInputs(
@@ -85,6 +92,12 @@ describe('trainModel with a photo consistency loss', () => {
     const set = makeSet(64, 5);
     const without = await meanGap(0, set);
     expect(await meanGap(20, set, 'image')).toBeLessThan(without / 4);
+  }, 60_000);
+
+  it('shrinks it too when the gap is weighed between probabilities', async () => {
+    const set = makeSet(64, 5);
+    const without = await meanGap(0, set);
+    expect(await meanGap(20, set, 'pair', 'probability')).toBeLessThan(without / 4);
   }, 60_000);
 });
 

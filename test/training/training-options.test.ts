@@ -25,6 +25,7 @@ describe("the training scripts' shared options", () => {
       shading: 0,
       photoConsistency: 0,
       consistencyTarget: 'pair',
+      consistencySpace: 'logit',
       lrSchedule: 'constant',
       architecture: 'default',
       epochs: 10,
@@ -40,6 +41,9 @@ describe("the training scripts' shared options", () => {
     expect(parse(['--lr-schedule', 'cosine'])).toMatchObject({ lrSchedule: 'cosine' });
     expect(parse(['--architecture', 'wide'])).toMatchObject({ architecture: 'wide' });
     expect(parse(['--consistency-target', 'image'])).toMatchObject({ consistencyTarget: 'image' });
+    expect(parse(['--consistency-space', 'probability'])).toMatchObject({
+      consistencySpace: 'probability',
+    });
   });
 
   it('refuse what is not a number of the right kind, saying which argument', () => {
@@ -52,5 +56,6 @@ describe("the training scripts' shared options", () => {
       /Allowed choices are seed, default, wide, smooth/,
     );
     expect(() => parse(['--consistency-target', 'photo'])).toThrow(/Allowed choices are pair, image/);
+    expect(() => parse(['--consistency-space', 'odds'])).toThrow(/Allowed choices are logit, probability/);
   });
 });
