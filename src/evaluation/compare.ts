@@ -52,8 +52,19 @@ function photoAugmentOf(value: unknown): string {
   if (first === undefined || first === 'none' || first === '0') return 'none';
   const views = typeof value === 'string' ? /\((\d+) photos per image/.exec(value)?.[1] : undefined;
   const perImage = views === undefined ? '' : `, ${views} photos per image`;
-  if (first === 'paired:') return `each draw paired with its photo, consistency loss${perImage}`;
+  if (first === 'paired:')
+    return `each draw paired with its photo, ${consistencyOf(String(value))}${perImage}`;
   return `${first} of draws${perImage}`;
+}
+
+/** The consistency loss of a paired description in a few words: its weight, space and target. */
+function consistencyOf(description: string): string {
+  const weight = /consistency loss \(weight ([^)]+)\)/.exec(description)?.[1];
+  return [
+    weight === undefined ? 'consistency loss' : `consistency loss ${weight}`,
+    ...(description.includes('between their probabilities') ? ['on probabilities'] : []),
+    ...(description.includes("moving only the photo's") ? ["moving only the photo's answer"] : []),
+  ].join(', ');
 }
 
 /** The photo figure of both models, when both were measured (older summaries did not record it). */

@@ -132,6 +132,17 @@ describe('summaryFromCard', () => {
     expect(summaryFromCard(paired as ModelCard).photoAugment).toBe(
       'each draw paired with its photo, consistency loss',
     );
+    // Its weight, and where and what it weighs, when the description gives them.
+    const weighed = {
+      ...card,
+      training: {
+        photoAugment:
+          "paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight 3) on the gap between their probabilities, moving only the photo's (one photo per image, ...)",
+      },
+    };
+    expect(summaryFromCard(weighed as ModelCard).photoAugment).toBe(
+      "each draw paired with its photo, consistency loss 3, on probabilities, moving only the photo's answer",
+    );
     // Several photos per image (--photo-views) is another recipe, and the summary says so.
     const views = {
       ...card,
