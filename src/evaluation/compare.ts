@@ -27,6 +27,8 @@ export interface ModelSummary {
   unseen: Record<string, number | null>;
   /** How far that AUC moved across seeds of this recipe, per collection (absent: one seed). */
   unseenSpread?: Record<string, number> | undefined;
+  /** That AUC per collection and seed, where the recipe was run with several (absent: one seed). */
+  unseenBySeed?: Record<string, Record<string, number>> | undefined;
 }
 
 /** What the model sees: the crop, and the contrast stretch when it is taken over the lungs only. */
@@ -95,6 +97,7 @@ export function modelSummary(r: FullEvaluation, card: ModelCard): ModelSummary {
     photoChange: r.photo?.meanAbsDelta ?? null,
     unseen: unseenOf(card),
     unseenSpread: seedSpreadOf(card),
+    unseenBySeed: unseenBySeedOf(card),
   };
 }
 
@@ -227,6 +230,7 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
     photoChange: card.metrics?.phonePhoto?.meanAbsDelta ?? null,
     unseen: unseenOf(card),
     unseenSpread: seedSpreadOf(card),
+    unseenBySeed: unseenBySeedOf(card),
   };
 }
 
@@ -234,6 +238,70 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
 function networkClause(shipped: ModelSummary, other: ModelSummary): string {
   if (shipped.network === undefined || other.network === undefined) return '';
   return shipped.network === other.network ? 'same network; ' : `network: ${other.network}; `;
+}
+
+/** A collection left out by both recipes with at least two of the same seeds: the AUCs seed by seed. */
+interface SeedPairs {
+  collection: string;
+  seeds: string[];
+  mine: number[];
+  theirs: number[];
+}
+
+function seedPairs(shipped: ModelSummary, other: ModelSummary, collections: string[]): SeedPairs[] {
+  return collections.flatMap((collection) => {
+    const a = shipped.unseenBySeed?.[collection] ?? {};
+    const b = other.unseenBySeed?.[collection] ?? {};
+    const seeds = Object.keys(a).filter((seed) => seed !== '?' && b[seed] !== undefined);
+    if (seeds.length < 2) return [];
+    return [{ collection, seeds, mine: seeds.map((x) => a[x] ?? 0), theirs: seeds.map((x) => b[x] ?? 0) }];
+  });
+}
+
+const average = (xs: number[]) => xs.reduce((acc, x) => acc + x, 0) / Math.max(1, xs.length);
+
+/**
+ * The verdict from seeds both recipes were run with: one recipe ahead with every shared seed is
+ * evidence even when each gap is inside one recipe's spread across seeds; a lead that changes
+ * with the seed is not.
+ */
+function seedPairVerdict(pairs: SeedPairs[]): string {
+  const ahead = pairs.every((p) => p.mine.every((x, i) => x > (p.theirs[i] ?? x)));
+  const behind = pairs.every((p) => p.mine.every((x, i) => x < (p.theirs[i] ?? x)));
+  const figures = pairs
+    .map(
+      (p) =>
+        `${p.collection} averages ${fmt(average(p.mine))} with this model's recipe and ${fmt(average(p.theirs))} with that one's over seeds ${p.seeds.join(', ')}`,
+    )
+    .join('; ');
+  const verdict = ahead
+    ? 'higher with every seed, so this model was kept for its figures on collections left out of training, not for its internal AUC.'
+    : behind
+      ? 'lower with every seed: the other model does better on collections left out of training.'
+      : 'neither is ahead with every seed, so those figures do not tell the two apart.';
+  return `Trained with the same seeds, ${figures}: ${verdict}`;
+}
+
+/**
+ * Which of the two does better on the collections both left out of training. Seeds both recipes
+ * were run with decide when there are such; otherwise a gap inside the range this model's recipe
+ * shows across seeds does not tell the two apart.
+ */
+function unseenVerdict(shipped: ModelSummary, other: ModelSummary, shared: string[]): string {
+  if (shared.length === 0)
+    return 'No collection was left out of both, so generalisation across sources was not compared.';
+  const pairs = seedPairs(shipped, other, shared);
+  if (pairs.length === shared.length) return seedPairVerdict(pairs);
+  const withinSeedSpread = shared.every((k) => {
+    const spread = shipped.unseenSpread?.[k];
+    return spread !== undefined && Math.abs((shipped.unseen[k] ?? 0) - (other.unseen[k] ?? 0)) <= spread;
+  });
+  if (withinSeedSpread)
+    return "The gap on collections left out of training is inside the range this model's recipe shows across seeds, so those figures do not tell the two apart.";
+  const mean = (s: ModelSummary) => average(shared.map((k) => s.unseen[k] ?? 0));
+  return mean(shipped) >= mean(other)
+    ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
+    : 'Note: the other model does better on collections left out of training.';
 }
 
 /** One plain sentence for the card: both models' figures and which generalises better. */
@@ -244,23 +312,7 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
   const unseen = shared
     .map((k) => `${k} ${fmt(shipped.unseen[k] ?? null)} vs ${fmt(other.unseen[k] ?? null)}`)
     .join(', ');
-  const mean = (s: ModelSummary) =>
-    shared.reduce((acc, k) => acc + (s.unseen[k] ?? 0), 0) / Math.max(1, shared.length);
-  // A gap inside the range this model's recipe shows across seeds does not tell the two apart.
-  const withinSeedSpread =
-    shared.length > 0 &&
-    shared.every((k) => {
-      const spread = shipped.unseenSpread?.[k];
-      return spread !== undefined && Math.abs((shipped.unseen[k] ?? 0) - (other.unseen[k] ?? 0)) <= spread;
-    });
-  const verdict =
-    shared.length === 0
-      ? 'No collection was left out of both, so generalisation across sources was not compared.'
-      : withinSeedSpread
-        ? "The gap on collections left out of training is inside the range this model's recipe shows across seeds, so those figures do not tell the two apart."
-        : mean(shipped) >= mean(other)
-          ? 'This model was kept for its figures on collections left out of training, not for its internal AUC.'
-          : 'Note: the other model does better on collections left out of training.';
+  const verdict = unseenVerdict(shipped, other, shared);
   return (
     `${COMPARISON_START}${other.version} (${networkClause(shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
@@ -377,6 +429,16 @@ function seedFigures(card: ModelCard): SeedFigures[] {
     });
   }
   return out;
+}
+
+/** Left-out AUC per collection and seed, where this card's recipe was run with several seeds. */
+function unseenBySeedOf(card: ModelCard): Record<string, Record<string, number>> {
+  return Object.fromEntries(
+    seedFigures(card).map((f) => [
+      f.collection,
+      Object.fromEntries(f.rows.map((r) => [String(r.seed ?? '?'), r.auc])),
+    ]),
+  );
 }
 
 /** Width of the range of left-out AUCs across seeds, per collection (see seedFigures). */

@@ -69,6 +69,27 @@ describe('comparisonSentence', () => {
     const far = comparisonSentence(shipped, base('c', 'lung box', { raddb: 0.513 }, 0.82));
     expect(far).toContain('kept for its figures on collections left out of training');
   });
+
+  it('lets seeds both recipes were run with decide, even when each gap is inside the spread', () => {
+    const withSeeds = (version: string, bySeed: Record<string, number>) => ({
+      ...base(version, 'lung box', { raddb: bySeed['42'] ?? null }, 0.94),
+      unseenSpread: { raddb: Math.max(...Object.values(bySeed)) - Math.min(...Object.values(bySeed)) },
+      unseenBySeed: { raddb: bySeed },
+    });
+    const plain = withSeeds('a', { '42': 0.77, '7': 0.79 });
+    const paired = withSeeds('b', { '42': 0.767, '7': 0.737 });
+    const ahead = comparisonSentence(plain, paired);
+    expect(ahead).toContain(
+      "raddb averages 0.780 with this model's recipe and 0.752 with that one's over seeds 7, 42: higher with every seed, so this model was kept",
+    );
+    expect(ahead).not.toContain('inside the range');
+    expect(comparisonSentence(paired, plain)).toContain('lower with every seed: the other model does better');
+    const mixed = comparisonSentence(plain, withSeeds('c', { '42': 0.8, '7': 0.7 }));
+    expect(mixed).toContain('neither is ahead with every seed, so those figures do not tell the two apart');
+    // One seed in common is not a comparison seed by seed: the spread rule decides.
+    const oneShared = comparisonSentence(plain, withSeeds('d', { '42': 0.767, '3': 0.75 }));
+    expect(oneShared).toContain("inside the range this model's recipe shows across seeds");
+  });
 });
 
 describe('describeCrop', () => {
@@ -258,6 +279,8 @@ describe('seedSpreadSentences and refreshLosoSentences', () => {
     expect(seedSpreadSentences(card)).toEqual([
       "Leave-one-source-out figures move with the seed of the split and the training: with this model's recipe, trained without raddb, it scored 0.674 (seed 42), 0.538 (seed 7) there: a range of 0.538-0.674, mean 0.606. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.",
     ]);
+    // A comparison reads the same figures seed by seed.
+    expect(summaryFromCard(card).unseenBySeed).toEqual({ raddb: { '42': 0.674, '7': 0.538 } });
     const refreshed = refreshLosoSentences(card).limitations;
     expect(refreshed).toHaveLength(2);
     expect(refreshed[0]).toBe('A limit.');
