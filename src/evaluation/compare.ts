@@ -455,7 +455,7 @@ export function seedSpreadSentences(card: ModelCard): string[] {
     (f) =>
       `${SEED_SPREAD_START}of the split and the training: with this model's recipe, trained without ${f.collection}, it scored ` +
       f.rows.map((r) => `${fmt(r.auc)} (seed ${r.seed ?? '?'})`).join(', ') +
-      ` there: a range of ${fmt(f.min)}-${fmt(f.max)}, mean ${fmt(f.mean)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.`,
+      ` there: a range of ${fmt(f.min)}-${fmt(f.max)}, mean ${fmt(f.mean)}. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence, unless both recipes were run with the same seeds and one is ahead with every seed.`,
   );
 }
 

@@ -277,7 +277,7 @@ describe('seedSpreadSentences and refreshLosoSentences', () => {
       },
     } as unknown as ModelCard;
     expect(seedSpreadSentences(card)).toEqual([
-      "Leave-one-source-out figures move with the seed of the split and the training: with this model's recipe, trained without raddb, it scored 0.674 (seed 42), 0.538 (seed 7) there: a range of 0.538-0.674, mean 0.606. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence.",
+      "Leave-one-source-out figures move with the seed of the split and the training: with this model's recipe, trained without raddb, it scored 0.674 (seed 42), 0.538 (seed 7) there: a range of 0.538-0.674, mean 0.606. A gap between recipes smaller than this range, in the comparisons and ablations above, is not evidence, unless both recipes were run with the same seeds and one is ahead with every seed.",
     ]);
     // A comparison reads the same figures seed by seed.
     expect(summaryFromCard(card).unseenBySeed).toEqual({ raddb: { '42': 0.674, '7': 0.538 } });
