@@ -159,9 +159,10 @@ async function run(o: Options): Promise<void> {
   const modelDir = await modelDirFor(o);
   const card = await readCard(modelDir);
   const image = o.image === undefined ? await benchImage() : await readFile(o.image);
-  const { width, height, format } = await sharp(image).metadata();
+  // The serving path's own decoder, so that any file the bots accept (DICOM too) can be timed.
+  const { sourceWidth, sourceHeight, format } = await decodeImage(image);
   console.log(
-    `Backend: ${backend}. Model ${card.version} (${card.preprocessing.size} px). Image: ${o.image === undefined ? 'generated, ' : ''}${width}x${height} ${format ?? 'unknown'}, ${(image.length / 1024).toFixed(0)} KiB.`,
+    `Backend: ${backend}. Model ${card.version} (${card.preprocessing.size} px). Image: ${o.image === undefined ? 'generated, ' : ''}${sourceWidth}x${sourceHeight} ${format}, ${(image.length / 1024).toFixed(0)} KiB.`,
   );
 
   // The engine's own preprocessing: decode, the lung segmenter when the card has a lung step, crop.

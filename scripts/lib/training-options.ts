@@ -71,7 +71,7 @@ export function withPhotoTrainingOptions(command: Command): Command {
     )
     .option(
       '--photo-consistency <weight>',
-      'pair every draw with its simulated phone photo and add this weight times the squared gap between their logits to the loss (0: off)',
+      'pair every draw with its simulated phone photo and add this weight times the squared gap between their answers to the loss (logits or probabilities: --consistency-space; 0: off)',
       finiteNumber,
       0,
     )
