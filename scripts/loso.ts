@@ -35,12 +35,8 @@ import {
   runTraining,
   type LungMode,
 } from '../src/training/pipeline.js';
-import {
-  DEFAULT_TRAIN_OPTIONS,
-  type ConsistencySpace,
-  type ConsistencyTarget,
-  type LearningRateSchedule,
-} from '../src/training/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
+import type { ConsistencySpace, ConsistencyTarget } from '../src/model/card.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';

@@ -5,11 +5,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ARCHITECTURES } from '../../src/model/architectures.js';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
-import {
-  CONSISTENCY_SPACES,
-  CONSISTENCY_TARGETS,
-  LEARNING_RATE_SCHEDULES,
-} from '../../src/training/trainer.js';
+import { CONSISTENCY_SPACES, CONSISTENCY_TARGETS } from '../../src/model/card.js';
+import { LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
 export function finiteNumber(v: string): number {

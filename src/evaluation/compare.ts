@@ -3,7 +3,7 @@
  * card can say why the shipped one was chosen (issue: ship the way that generalises better
  * across sources, not the one with the higher internal AUC).
  */
-import type { ModelCard } from '../model/card.js';
+import { photoConsistencySchema, type ModelCard } from '../model/card.js';
 import type { FullEvaluation } from './evaluate.js';
 import { fmt, summary } from './figures.js';
 
@@ -46,26 +46,37 @@ function networkOf(card: ModelCard): string {
 
 /**
  * The photo augmentation in a few words, from a card's description ("0.3 of draws ...",
- * "paired: ...") or a share: "none", "0.3 of draws", or the consistency pairing.
+ * "paired: ...") or a share, and its consistency loss (`training.photoConsistency`) when
+ * recorded: "none", "0.3 of draws", or the consistency pairing.
  */
-function photoAugmentOf(value: unknown): string {
+function photoAugmentOf(value: unknown, consistency?: unknown): string {
   const first =
     typeof value === 'number' ? String(value) : typeof value === 'string' ? value.split(' ')[0] : undefined;
   if (first === undefined || first === 'none' || first === '0') return 'none';
   const views = typeof value === 'string' ? /\((\d+) photos per image/.exec(value)?.[1] : undefined;
   const perImage = views === undefined ? '' : `, ${views} photos per image`;
   if (first === 'paired:')
-    return `each draw paired with its photo, ${consistencyOf(String(value))}${perImage}`;
+    return `each draw paired with its photo, ${consistencyOf(String(value), consistency)}${perImage}`;
   return `${first} of draws${perImage}`;
 }
 
-/** The consistency loss of a paired description in a few words: its weight, space and target. */
-function consistencyOf(description: string): string {
-  const weight = /consistency loss \(weight ([^)]+)\)/.exec(description)?.[1];
+/**
+ * The consistency loss in a few words: its weight, space and target. From the recorded fields;
+ * cards from before them only describe it, so their description is read instead.
+ */
+function consistencyOf(description: string, recorded: unknown): string {
+  const fields = photoConsistencySchema.safeParse(recorded);
+  const { weight, space, target } = fields.success
+    ? { ...fields.data, weight: String(fields.data.weight) }
+    : {
+        weight: /consistency loss \(weight ([^)]+)\)/.exec(description)?.[1],
+        space: description.includes('between their probabilities') ? 'probability' : 'logit',
+        target: description.includes("moving only the photo's") ? 'image' : 'pair',
+      };
   return [
     weight === undefined ? 'consistency loss' : `consistency loss ${weight}`,
-    ...(description.includes('between their probabilities') ? ['on probabilities'] : []),
-    ...(description.includes("moving only the photo's") ? ["moving only the photo's answer"] : []),
+    ...(space === 'probability' ? ['on probabilities'] : []),
+    ...(target === 'image' ? ["moving only the photo's answer"] : []),
   ].join(', ');
 }
 
@@ -80,7 +91,7 @@ function photoClause(shipped: ModelSummary, other: ModelSummary): string {
 /** What a card's training did for phone photos, in a few words (photo draws, uneven light). */
 function photoTrainingOf(card: ModelCard): string {
   const shading = shadingOf(card);
-  const photos = photoAugmentOf(card.training?.['photoAugment']);
+  const photos = photoAugmentOf(card.training?.['photoAugment'], card.training?.['photoConsistency']);
   return shading > 0 ? `${photos}, uneven light on ${shading} of draws` : photos;
 }
 
@@ -119,6 +130,8 @@ function ownRecipeLoso(card: ModelCard): [string, LosoEntry][] {
 /** What tells training recipes apart in the card's figures. */
 export interface Recipe {
   photoAugment?: unknown;
+  /** The consistency loss's weight, space and target; absent in figures from before it was recorded. */
+  photoConsistency?: unknown;
   epochs?: unknown;
   /** Share of draws lit unevenly (augment.ts); absent in figures from before it existed, which had none. */
   shading?: unknown;
@@ -140,7 +153,8 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
   const unnamed = (v: unknown) => v === undefined || v === null;
   return (
     (unnamed(figure.photoAugment) ||
-      photoAugmentOf(figure.photoAugment) === photoAugmentOf(reference.photoAugment)) &&
+      photoAugmentOf(figure.photoAugment, figure.photoConsistency) ===
+        photoAugmentOf(reference.photoAugment, reference.photoConsistency)) &&
     (unnamed(figure.epochs) || figure.epochs === reference.epochs) &&
     (figure.shading ?? 0) === (reference.shading ?? 0) &&
     (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise') &&
@@ -163,6 +177,7 @@ export function shadingOf(card: ModelCard): number {
 export function recipeOf(card: ModelCard): Recipe {
   return {
     photoAugment: card.training?.['photoAugment'] ?? null,
+    photoConsistency: card.training?.['photoConsistency'] ?? null,
     // The maximum, not the epochs run: early stopping ends runs of one recipe at different epochs.
     // Cards from before maxEpochs ran every epoch they were given.
     epochs: card.training?.['maxEpochs'] ?? card.training?.['epochs'] ?? null,
@@ -349,6 +364,8 @@ export interface AblationRow {
   epochs?: number | null | undefined;
   /** The card's description of the photo augmentation ("none" or "0.5 of draws ..."). */
   photoAugment?: unknown;
+  /** Its consistency loss (`training.photoConsistency`), where recorded. */
+  photoConsistency?: unknown;
 }
 
 /**
@@ -366,7 +383,7 @@ export function ablationSentence(collection: string, rows: readonly AblationRow[
   const recipe =
     first === undefined
       ? ''
-      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${photoAugmentOf(first.photoAugment)})`;
+      : ` (each model trained ${first.epochs ?? '?'} epochs, photo augmentation ${photoAugmentOf(first.photoAugment, first.photoConsistency)})`;
   return (
     `${ABLATION_START}${collection} left out of training${recipe}, AUC there: ` +
     [full === undefined ? 'full recipe not measured' : `full recipe ${figure(full)}`, ...others].join(', ') +

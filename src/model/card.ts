@@ -55,6 +55,21 @@ export const calibrationSchema = z.discriminatedUnion('method', [
 ]);
 export type Calibration = z.infer<typeof calibrationSchema>;
 
+/** What the photo consistency loss moves: both answers, or only the photo's towards the image's. */
+export const CONSISTENCY_TARGETS = ['pair', 'image'] as const;
+export type ConsistencyTarget = (typeof CONSISTENCY_TARGETS)[number];
+/** Where it weighs the gap between an image's answer and its photo's. */
+export const CONSISTENCY_SPACES = ['logit', 'probability'] as const;
+export type ConsistencySpace = (typeof CONSISTENCY_SPACES)[number];
+
+/** The photo consistency loss a model was trained with (`training.photoConsistency`; absent: none). */
+export const photoConsistencySchema = z.object({
+  weight: z.number().positive(),
+  space: z.enum(CONSISTENCY_SPACES),
+  target: z.enum(CONSISTENCY_TARGETS),
+});
+export type PhotoConsistency = z.infer<typeof photoConsistencySchema>;
+
 const metricsSummary = z.looseObject({
   n: z.number().optional(),
   auc: z.number().nullable().optional(),
@@ -90,7 +105,8 @@ export const cardSchema = z.looseObject({
       trainImages: z.number().int().optional(),
     })
     .optional(),
-  training: z.record(z.string(), z.unknown()).optional(),
+  /** How the model was trained, as the training script wrote it (free-form but for the fields named). */
+  training: z.looseObject({ photoConsistency: photoConsistencySchema.optional() }).optional(),
   metrics: z
     .looseObject({
       validation: metricsSummary.optional(),

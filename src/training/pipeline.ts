@@ -4,7 +4,13 @@ import path from 'node:path';
 import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { buildArchitecture, type Architecture } from '../model/architectures.js';
 import { modelVersion } from '../model/version.js';
-import { readCard, type ModelCard, type PreprocessingSpec } from '../model/card.js';
+import {
+  readCard,
+  type ConsistencySpace,
+  type ConsistencyTarget,
+  type ModelCard,
+  type PreprocessingSpec,
+} from '../model/card.js';
 import { draftCard, newStagingDir, switchModelDir, writeModelDir } from '../model/store.js';
 import { createEngine } from '../classifier/engine.js';
 import { fitPlatt, logit } from '../evaluation/calibration.js';
@@ -20,8 +26,6 @@ import { writeGateStats } from '../gate/gate.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   trainModel,
-  type ConsistencySpace,
-  type ConsistencyTarget,
   type EpochStats,
   type LearningRateSchedule,
   type TrainOptions,
@@ -345,6 +349,15 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       seed: req.seed,
       augmentation,
       sourceBalance: req.balance,
+      ...(consistency > 0
+        ? {
+            photoConsistency: {
+              weight: consistency,
+              space: req.consistencySpace ?? 'logit',
+              target: req.consistencyTarget ?? 'pair',
+            },
+          }
+        : {}),
       photoAugment:
         photos === undefined
           ? 'none'

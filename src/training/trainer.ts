@@ -6,6 +6,7 @@ import { augmentBatch, DEFAULT_AUGMENT, type AugmentOptions } from './augment.js
 import { drawEpoch, samplingWeights, type SourceBalance } from './sampler.js';
 import { deriveSeed, mulberry32 } from './random.js';
 import type { Sample } from './datasets.js';
+import type { ConsistencySpace, ConsistencyTarget } from '../model/card.js';
 
 export interface TrainSet {
   samples: readonly Sample[];
@@ -17,11 +18,6 @@ export interface TrainSet {
    */
   photos?: readonly (readonly Float32Array[])[];
 }
-
-export const CONSISTENCY_TARGETS = ['pair', 'image'] as const;
-export type ConsistencyTarget = (typeof CONSISTENCY_TARGETS)[number];
-export const CONSISTENCY_SPACES = ['logit', 'probability'] as const;
-export type ConsistencySpace = (typeof CONSISTENCY_SPACES)[number];
 
 export interface EpochStats {
   epoch: number;

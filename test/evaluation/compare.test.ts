@@ -164,6 +164,34 @@ describe('summaryFromCard', () => {
     expect(summaryFromCard(weighed as ModelCard).photoAugment).toBe(
       "each draw paired with its photo, consistency loss 3, on probabilities, moving only the photo's answer",
     );
+    // Cards since the fields were recorded: the fields, not the wording, say what the loss was.
+    const recorded = {
+      ...card,
+      training: {
+        photoAugment: 'paired: reworded, with nothing to match',
+        photoConsistency: { weight: 0.03, space: 'logit', target: 'image' },
+      },
+    };
+    expect(summaryFromCard(recorded as ModelCard).photoAugment).toBe(
+      "each draw paired with its photo, consistency loss 0.03, moving only the photo's answer",
+    );
+    // Two recipes that differ only in the recorded space are two recipes.
+    const inSpace = (space: string) => ({
+      photoAugment: 'paired: the same words',
+      photoConsistency: { weight: 3, space, target: 'pair' },
+    });
+    expect(sameRecipe(inSpace('probability'), inSpace('probability'))).toBe(true);
+    expect(sameRecipe(inSpace('probability'), inSpace('logit'))).toBe(false);
+    // An older figure that only describes the loss matches a card that records the same one.
+    expect(
+      sameRecipe(
+        {
+          photoAugment:
+            'paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight 3) on the gap between their probabilities',
+        },
+        inSpace('probability'),
+      ),
+    ).toBe(true);
     // Several photos per image (--photo-views) is another recipe, and the summary says so.
     const views = {
       ...card,

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { lungStep, runTraining, trainPhotoSeed, type TrainingRequest } from '../../src/training/pipeline.js';
 import { evaluateModel, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
+import { recipeOf, summaryFromCard } from '../../src/evaluation/compare.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
 import { mulberry32 } from '../../src/training/random.js';
 import { makeTempDir, removeDir } from './fixtures.js';
@@ -198,6 +199,8 @@ describe('npm run train with the lung step', () => {
     expect(card.preprocessing.film).toBe(true);
     expect(String(card.training?.['photoAugment'])).toMatch(/^0\.5 of draws use a simulated phone photo/);
     expect(String(card.training?.['photoAugment'])).toContain('2 photos per image, seeded by its bytes');
+    // No consistency loss, so no record of one.
+    expect(card.training?.photoConsistency).toBeUndefined();
     expect(JSON.parse(await fs.readFile(path.join(modelDir, 'lungs', 'card.json'), 'utf8'))).toMatchObject({
       version: lungVersion,
     });
@@ -212,6 +215,27 @@ describe('npm run train with the lung step', () => {
       inUse: true,
       xraysAccepted: { n: 16 },
     });
+  }, 120_000);
+
+  it('records the photo consistency loss in the card as fields the comparison reads', async () => {
+    const modelDir = path.join(work, 'model-consistency');
+    const small = await makeDataset(path.join(work, 'small-consistency'), false, { train: 4, val: 4, test: 4 });
+    const outcome = await runTraining(
+      request(small, modelDir, {
+        epochs: 1,
+        photoConsistency: 0.3,
+        consistencySpace: 'probability',
+        force: true,
+      }),
+    );
+    expect(outcome.replaced).toBe(true);
+    const card = await readCard(modelDir);
+    expect(card.training?.photoConsistency).toEqual({ weight: 0.3, space: 'probability', target: 'pair' });
+    expect(String(card.training?.['photoAugment'])).toMatch(/^paired: /);
+    expect(recipeOf(card).photoConsistency).toEqual({ weight: 0.3, space: 'probability', target: 'pair' });
+    expect(summaryFromCard(card).photoAugment).toBe(
+      'each draw paired with its photo, consistency loss 0.3, on probabilities',
+    );
   }, 120_000);
 
   it('turns each --lungs mode into its lung step', () => {

@@ -8,10 +8,9 @@ import {
   stopGradient,
   trainModel,
   DEFAULT_TRAIN_OPTIONS,
-  type ConsistencySpace,
-  type ConsistencyTarget,
   type TrainSet,
 } from '../../src/training/trainer.js';
+import type { ConsistencySpace, ConsistencyTarget } from '../../src/model/card.js';
 import { mulberry32 } from '../../src/training/random.js';
 import type { Sample } from '../../src/training/datasets.js';
 import { initBackend } from '../../src/tf/backend.js';
