@@ -85,6 +85,18 @@ const SLOPE_STEPS = 20;
 const INLIER_PX = 1.5;
 /** Each side's line must be followed by the outline (or an edge) along this share of it. */
 const MIN_SIDE_SUPPORT = 0.8;
+/**
+ * Except one side, which needs only this share: something lying across a film's edge (a card, a
+ * hand, a sheet on the light box) hides part of it. An outline with all four sides is preferred.
+ */
+const MIN_HIDDEN_SIDE_SUPPORT = 0.55;
+/**
+ * Colourfulness (see DecodedImage) a picture needs for an outline with a side partly hidden: a
+ * phone photo has a room around the film, with colour in it (simulated photos: 0.013 and up);
+ * a grey picture is a scan or an export, where such an outline is an X-ray's own border or
+ * padding cut by anatomy (on the training split it doubled the X-rays cropped, 9 -> 20 of 2,680).
+ */
+const MIN_COLOUR_FOR_HIDDEN_SIDE = 0.01;
 
 /** Levels followed inwards (frame -> light box panel -> film; bezel -> screen -> X-ray). */
 const MAX_NESTING = 3;
@@ -111,7 +123,7 @@ export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {
   const trace = options.trace;
   const fine = areaAverage(decoded.data, decoded.width, decoded.height, FINE_SIDE);
   const coarse = withEdges(areaAverage(fine.grey, fine.width, fine.height, COARSE_SIDE));
-  const outer = findOutline(coarse, trace);
+  const outer = findOutline(coarse, decoded.colourfulness >= MIN_COLOUR_FOR_HIDDEN_SIDE, trace);
   if (outer === null) return null;
   const toFineX = fine.width / coarse.width;
   const toFineY = fine.height / coarse.height;
@@ -312,9 +324,10 @@ function withEdges(image: Grey): Grid {
 /**
  * The largest rectangle-like region of the picture, found two ways: enclosed by strong edges (a
  * frame, a bezel, a film's border), at three edge thresholds, or brighter than its surroundings
- * (Otsu). Each candidate must pass the shape and size checks; the largest wins.
+ * (Otsu). Each candidate must pass the shape and size checks; the largest with all four sides
+ * wins, else (in a picture with colour) the largest with one side partly hidden.
  */
-function findOutline(grid: Grid, trace?: (line: string) => void): Quad | null {
+function findOutline(grid: Grid, allowHiddenSide: boolean, trace?: (line: string) => void): Quad | null {
   const edges = Float32Array.from(grid.edge).sort();
   // The floor keeps flat pictures (no edges at all) from inventing some out of noise.
   const thresholdAt = (q: number) => Math.max(EDGE_FLOOR, quantile(edges, q));
@@ -329,11 +342,17 @@ function findOutline(grid: Grid, trace?: (line: string) => void): Quad | null {
     threshold: thresholdAt(0.8),
   });
 
-  let best: { quad: Quad; area: number } | null = null;
+  let best: Region | null = null;
   for (const { mask, threshold } of candidates) {
     const region = describe(grid, largestComponent(mask, grid.width, grid.height), threshold, trace);
-    if (region === null || !acceptable(region, grid, trace)) continue;
-    if (best === null || region.quadArea > best.area) best = { quad: region.quad, area: region.quadArea };
+    if (region === null || (!region.allSides && !allowHiddenSide) || !acceptable(region, grid, trace))
+      continue;
+    // An outline with all four sides beats a larger one with a side partly hidden.
+    const better =
+      best === null ||
+      (region.allSides && !best.allSides) ||
+      (region.allSides === best.allSides && region.quadArea > best.quadArea);
+    if (better) best = region;
   }
   return best?.quad ?? null;
 }
@@ -428,6 +447,8 @@ interface Line {
 
 interface Region {
   quad: Quad;
+  /** Every side followed along MIN_SIDE_SUPPORT of it (else one only along MIN_HIDDEN_SIDE_SUPPORT). */
+  allSides: boolean;
   /** Region pixels inside the quadrilateral. */
   area: number;
   quadArea: number;
@@ -478,14 +499,15 @@ function describe(
     Math.max(outlineSupport(left, l, quad[0].y, quad[3].y), onEdge(quad[0], quad[3])),
   ];
   trace?.(`outline ${formatQuad(quad)} side support ${supports.map((s) => s.toFixed(2)).join(' ')}`);
-  if (supports.some((s) => s < MIN_SIDE_SUPPORT)) return null;
+  const weak = supports.filter((s) => s < MIN_SIDE_SUPPORT);
+  if (weak.length > 1 || weak.some((s) => s < MIN_HIDDEN_SIDE_SUPPORT)) return null;
   let area = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (mask[y * w + x] === 1 && insideQuad(quad, x + 0.5, y + 0.5)) area++;
     }
   }
-  return { quad, area, quadArea };
+  return { quad, allSides: weak.length === 0, area, quadArea };
 }
 
 /**

@@ -79,6 +79,30 @@ describe('findFilm', () => {
     expect(iou(found?.box ?? { left: 0, top: 0, width: 1, height: 1 }, film)).toBeGreaterThan(0.8);
   });
 
+  it('finds a film with one side partly hidden by something lying across it, in a colour photo only', async () => {
+    const film = { left: 250, top: 120, width: 300, height: 360 };
+    const layers = [
+      { input: await makeChestLikeJpeg(film.width, film.height), left: film.left, top: film.top },
+      // A card across the film's left side hides 130 of its 360 px.
+      { input: await panel(110, 130, 215), left: 170, top: 230 },
+    ];
+    const photo = await scene(await surroundings(800, 600, 140), layers);
+    expect(photo.colourfulness).toBeGreaterThan(0.01);
+    const box = findFilm(photo);
+    expect(box).not.toBeNull();
+    expect(iou(box as FilmBox, film)).toBeGreaterThan(0.8);
+    // The same picture in grey is more likely a scan whose border anatomy cuts: left alone.
+    const grey = await decodeImage(
+      await sharp(await surroundings(800, 600, 140))
+        .composite(layers)
+        .greyscale()
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    );
+    expect(grey.colourfulness).toBeLessThan(0.01);
+    expect(findFilm(grey)).toBeNull();
+  });
+
   it('finds the X-ray in simulated phone photos (tilted, lit unevenly, on a light box or a monitor)', async () => {
     const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
     for (const seed of [1, 2, 3, 4]) {
