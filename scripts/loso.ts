@@ -23,6 +23,8 @@ import {
   preprocessingSchema,
   readCard,
   writeCard,
+  type ConsistencySpace,
+  type ConsistencyTarget,
   type ModelCard,
   type PreprocessingSpec,
 } from '../src/model/card.js';
@@ -36,7 +38,6 @@ import {
   type LungMode,
 } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
-import type { ConsistencySpace, ConsistencyTarget } from '../src/model/card.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 import { DEFAULT_CACHE_DIR } from '../src/training/input-cache.js';
 import { recipeOf, refreshLosoSentences, sameRecipe, unseenHeadline } from '../src/evaluation/compare.js';

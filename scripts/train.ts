@@ -27,8 +27,12 @@ import {
   type LungMode,
 } from '../src/training/pipeline.js';
 import { DEFAULT_TRAIN_OPTIONS, type LearningRateSchedule } from '../src/training/trainer.js';
-import type { ConsistencySpace, ConsistencyTarget } from '../src/model/card.js';
-import { preprocessingSchema, type PreprocessingSpec } from '../src/model/card.js';
+import {
+  preprocessingSchema,
+  type ConsistencySpace,
+  type ConsistencyTarget,
+  type PreprocessingSpec,
+} from '../src/model/card.js';
 import type { SourceBalance } from '../src/training/sampler.js';
 import { LUNG_MODEL_DIR } from '../src/lungs/segment.js';
 
