@@ -115,6 +115,19 @@ describe('findFilm', () => {
     }
   });
 
+  it("finds the X-ray inside a monitor's viewer whose margin is not quite plain", async () => {
+    // Seed 13: the viewer's margin around the X-ray has 0.53 of the X-ray's detail (glare, moiré).
+    const photo = await simulatePhotoDetailed(await makeChestLikeJpeg(300, 340, { seed: 5 }), 13, {
+      size: 768,
+      variant: 'monitor',
+    });
+    const found = detectFilm(await decodeImage(photo.jpeg));
+    expect(found?.depth).toBeGreaterThanOrEqual(2);
+    expect(iou(found?.box ?? { left: 0, top: 0, width: 1, height: 1 }, innerBox(photo.xray))).toBeGreaterThan(
+      0.8,
+    );
+  });
+
   it('returns null when the picture is the X-ray', async () => {
     for (const [w, h] of [
       [256, 256],
