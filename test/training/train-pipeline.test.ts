@@ -219,7 +219,11 @@ describe('npm run train with the lung step', () => {
 
   it('records the photo consistency loss in the card as fields the comparison reads', async () => {
     const modelDir = path.join(work, 'model-consistency');
-    const small = await makeDataset(path.join(work, 'small-consistency'), false, { train: 4, val: 4, test: 4 });
+    const small = await makeDataset(path.join(work, 'small-consistency'), false, {
+      train: 4,
+      val: 4,
+      test: 4,
+    });
     const outcome = await runTraining(
       request(small, modelDir, {
         epochs: 1,
