@@ -70,6 +70,15 @@ export const photoConsistencySchema = z.object({
 });
 export type PhotoConsistency = z.infer<typeof photoConsistencySchema>;
 
+/** The consistency loss of a given weight, with the space and target a run leaves unset (the defaults). */
+export function photoConsistency(
+  weight: number,
+  space: ConsistencySpace = 'logit',
+  target: ConsistencyTarget = 'pair',
+): PhotoConsistency {
+  return { weight, space, target };
+}
+
 const metricsSummary = z.looseObject({
   n: z.number().optional(),
   auc: z.number().nullable().optional(),

@@ -5,6 +5,7 @@ import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { buildArchitecture, type Architecture } from '../model/architectures.js';
 import { modelVersion } from '../model/version.js';
 import {
+  photoConsistency,
   readCard,
   type ConsistencySpace,
   type ConsistencyTarget,
@@ -236,6 +237,9 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
   const preparedTrain = await prepareInputs(train, preprocessing, progress);
   const preparedVal = await prepareInputs(val, preprocessing, progress);
   const consistency = req.photoConsistency ?? 0;
+  // Recorded in the card as fields (what comparisons read) and described in its sentence.
+  const paired =
+    consistency > 0 ? photoConsistency(consistency, req.consistencySpace, req.consistencyTarget) : undefined;
   // The card names the shading only when it is on, so earlier cards' recipes still read the same.
   const shading = req.shading ?? 0;
   const augmentation: AugmentOptions | 'none' = !req.augment
@@ -349,21 +353,13 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       seed: req.seed,
       augmentation,
       sourceBalance: req.balance,
-      ...(consistency > 0
-        ? {
-            photoConsistency: {
-              weight: consistency,
-              space: req.consistencySpace ?? 'logit',
-              target: req.consistencyTarget ?? 'pair',
-            },
-          }
-        : {}),
+      ...(paired === undefined ? {} : { photoConsistency: paired }),
       photoAugment:
         photos === undefined
           ? 'none'
           : `${
-              consistency > 0
-                ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${consistency}) on the gap between their ${req.consistencySpace === 'probability' ? 'probabilities' : 'logits'}${req.consistencyTarget === 'image' ? ", moving only the photo's" : ''}`
+              paired !== undefined
+                ? `paired: every draw is the image and a simulated phone photo of it, with a consistency loss (weight ${paired.weight}) on the gap between their ${paired.space === 'probability' ? 'probabilities' : 'logits'}${paired.target === 'image' ? ", moving only the photo's" : ''}`
                 : `${req.photoAugment} of draws use a simulated phone photo of the image`
             } (${photoCount === 1 ? 'one photo' : `${photoCount} photos`} per image, seeded by its bytes in ${TRAIN_PHOTO_SEED}-${2 * TRAIN_PHOTO_SEED - 1}; evaluate --simulate-photo uses the same generator with other seeds, so its figure is optimistic for real photos)`,
       earlyStopping: `validation AUC, patience ${req.patience}`,

@@ -6,7 +6,7 @@ import { augmentBatch, DEFAULT_AUGMENT, type AugmentOptions } from './augment.js
 import { drawEpoch, samplingWeights, type SourceBalance } from './sampler.js';
 import { deriveSeed, mulberry32 } from './random.js';
 import type { Sample } from './datasets.js';
-import type { ConsistencySpace, ConsistencyTarget } from '../model/card.js';
+import { photoConsistency, type ConsistencySpace, type ConsistencyTarget } from '../model/card.js';
 
 export interface TrainSet {
   samples: readonly Sample[];
@@ -217,8 +217,11 @@ export async function trainModel(
   const totalSteps = options.epochs * batches;
   const consistency = options.photoConsistency ?? 0;
   const paired = consistency > 0 && train.photos !== undefined;
-  const target = options.consistencyTarget ?? 'pair';
-  const space = options.consistencySpace ?? 'logit';
+  const { target, space } = photoConsistency(
+    consistency,
+    options.consistencySpace,
+    options.consistencyTarget,
+  );
 
   const history: EpochStats[] = [];
   let best: { auc: number; epoch: number; weights: tfTypes.Tensor[]; probs: number[] } | undefined;
