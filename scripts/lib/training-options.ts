@@ -5,7 +5,12 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ARCHITECTURES } from '../../src/model/architectures.js';
 import { DEFAULT_PHOTO_AUGMENT, DEFAULT_PHOTO_VIEWS } from '../../src/training/pipeline.js';
-import { CONSISTENCY_SPACES, CONSISTENCY_TARGETS } from '../../src/model/card.js';
+import {
+  CONSISTENCY_SPACES,
+  CONSISTENCY_TARGETS,
+  DEFAULT_CONSISTENCY_SPACE,
+  DEFAULT_CONSISTENCY_TARGET,
+} from '../../src/model/card.js';
 import { LEARNING_RATE_SCHEDULES } from '../../src/training/trainer.js';
 
 /** A number option's value; commander reports anything else as an invalid argument. */
@@ -78,7 +83,7 @@ export function withPhotoTrainingOptions(command: Command): Command {
         "what the consistency loss moves: both logits (pair), or only the photo's towards the image's (image)",
       )
         .choices(CONSISTENCY_TARGETS)
-        .default('pair'),
+        .default(DEFAULT_CONSISTENCY_TARGET),
     )
     .addOption(
       new Option(
@@ -86,6 +91,6 @@ export function withPhotoTrainingOptions(command: Command): Command {
         'where the consistency loss weighs the gap: between the logits, or between the probabilities a user sees',
       )
         .choices(CONSISTENCY_SPACES)
-        .default('logit'),
+        .default(DEFAULT_CONSISTENCY_SPACE),
     );
 }

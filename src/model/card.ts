@@ -61,6 +61,9 @@ export type ConsistencyTarget = (typeof CONSISTENCY_TARGETS)[number];
 /** Where it weighs the gap between an image's answer and its photo's. */
 export const CONSISTENCY_SPACES = ['logit', 'probability'] as const;
 export type ConsistencySpace = (typeof CONSISTENCY_SPACES)[number];
+/** What a run that names neither gets (the trainer, the card and `--help` all read these). */
+export const DEFAULT_CONSISTENCY_SPACE: ConsistencySpace = 'logit';
+export const DEFAULT_CONSISTENCY_TARGET: ConsistencyTarget = 'pair';
 
 /** The photo consistency loss a model was trained with (`training.photoConsistency`; absent: none). */
 export const photoConsistencySchema = z.object({
@@ -73,8 +76,8 @@ export type PhotoConsistency = z.infer<typeof photoConsistencySchema>;
 /** The consistency loss of a given weight, with the space and target a run leaves unset (the defaults). */
 export function photoConsistency(
   weight: number,
-  space: ConsistencySpace = 'logit',
-  target: ConsistencyTarget = 'pair',
+  space: ConsistencySpace = DEFAULT_CONSISTENCY_SPACE,
+  target: ConsistencyTarget = DEFAULT_CONSISTENCY_TARGET,
 ): PhotoConsistency {
   return { weight, space, target };
 }
