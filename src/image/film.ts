@@ -348,9 +348,9 @@ function findOutline(grid: Grid, allowHiddenSide: boolean, trace?: (line: string
 
   let best: Region | null = null;
   for (const { mask, threshold } of candidates) {
-    const region = describe(grid, largestComponent(mask, grid.width, grid.height), threshold, trace);
-    if (region === null || (!region.allSides && !allowHiddenSide) || !acceptable(region, grid, trace))
-      continue;
+    const component = largestComponent(mask, grid.width, grid.height);
+    const region = describe(grid, component, threshold, allowHiddenSide, trace);
+    if (region === null || !acceptable(region, grid, trace)) continue;
     // An outline with all four sides beats a larger one with a side partly hidden.
     const better =
       best === null ||
@@ -462,12 +462,14 @@ interface Region {
  * Fits a straight line to each side of the region's outline (robustly: a film's border is straight
  * even where clutter touches it), intersects them into corners, and checks that each side is
  * really there: followed by the outline or by a strong edge along most of its length. A body's
- * rounded outline fails this.
+ * rounded outline fails this. With `allowHiddenSide`, one side may be followed along less (down
+ * to MIN_HIDDEN_SIDE_SUPPORT); without it, such an outline is dropped before its area is counted.
  */
 function describe(
   grid: Grid,
   mask: Uint8Array,
   edgeThreshold: number,
+  allowHiddenSide: boolean,
   trace?: (line: string) => void,
 ): Region | null {
   const { width: w, height: h } = grid;
@@ -504,7 +506,7 @@ function describe(
   ];
   trace?.(`outline ${formatQuad(quad)} side support ${supports.map((s) => s.toFixed(2)).join(' ')}`);
   const weak = supports.filter((s) => s < MIN_SIDE_SUPPORT);
-  if (weak.length > 1 || weak.some((s) => s < MIN_HIDDEN_SIDE_SUPPORT)) return null;
+  if (weak.length > (allowHiddenSide ? 1 : 0) || weak.some((s) => s < MIN_HIDDEN_SIDE_SUPPORT)) return null;
   let area = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
