@@ -6,6 +6,7 @@ import { initBackend, tf } from '../../src/tf/backend.js';
 import {
   ARCHITECTURES,
   buildArchitecture,
+  downsample,
   EXPLAIN_LAYER,
   SMOOTH_SIGMA,
   WIDE_FILTERS,
@@ -66,5 +67,37 @@ describe('the smooth network', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the anti-aliased network', () => {
+  it('halves a feature map so that a one-pixel shift moves what comes out far less than a max-pool', async () => {
+    await initBackend();
+    const input = tf.input({ shape: [16, 16, 1] });
+    const halve = (antialias: boolean) =>
+      tf.model({ inputs: input, outputs: downsample(input, antialias) });
+    const impulseAt = (x: number) => {
+      const b = tf.buffer([1, 16, 16, 1]);
+      b.set(1, 0, 8, x, 0);
+      return b.toTensor();
+    };
+    // The largest change in the halved map when a bright pixel moves one step to the right.
+    const worstShift = async (antialias: boolean) => {
+      const model = halve(antialias);
+      let worst = 0;
+      for (let x = 3; x < 12; x++) {
+        const [a, b] = [impulseAt(x), impulseAt(x + 1)].map((t) => model.predict(t) as tf.Tensor);
+        worst = Math.max(worst, (await tf.sum(tf.abs(tf.sub(a!, b!))).data())[0] ?? 0);
+      }
+      expect((model.outputShape as number[]).slice(1)).toEqual([8, 8, 1]);
+      return worst;
+    };
+    const plain = await worstShift(false);
+    const antialiased = await worstShift(true);
+    // Max-pool: the pixel jumps a whole output cell every other step (a change of 2).
+    expect(plain).toBeCloseTo(2, 5);
+    // Anti-aliased: it slides over, a quarter or half of it moving one cell at each step.
+    expect(antialiased).toBeCloseTo(1, 5);
+    expect(buildArchitecture('antialiased', 32).countParams()).toBe(buildArchitecture('default', 32).countParams());
   });
 });
