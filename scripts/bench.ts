@@ -16,7 +16,7 @@ import { initBackend, tf, type BackendName } from '../src/tf/backend.js';
 import { createClassifier } from '../src/classifier/classifier.js';
 import { toModelInput } from '../src/image/preprocess.js';
 import { decodeImage } from '../src/image/decode.js';
-import { findFilm } from '../src/image/film.js';
+import { cutOutFilm } from '../src/image/film.js';
 import { findDuplicates, type ImageHash } from '../src/training/split.js';
 import { mulberry32 } from '../src/training/random.js';
 import { simulatePhoto } from './lib/simulate-photo.js';
@@ -172,11 +172,11 @@ async function run(o: Options): Promise<void> {
     `decode + preprocess${engine.lungs === undefined ? '' : ' (incl. lung segmentation)'}: median ${ms(pre.median)}, p95 ${ms(pre.p95)}`,
   );
 
-  // The film detector runs on every image; on a phone photo it also finds the film.
+  // The film step runs on every image; on a phone photo it also finds, undistorts and trims the film.
   const photo = await decodeImage(await simulatePhoto(image, 1));
-  const film = await timeIt(o.runs, async () => findFilm(photo));
+  const film = await timeIt(o.runs, async () => cutOutFilm(photo));
   console.log(
-    `film detection on a ${photo.width}x${photo.height} simulated phone photo: median ${ms(film.median)}, p95 ${ms(film.p95)} (${findFilm(photo) === null ? 'no film found' : 'film found'})`,
+    `film detection on a ${photo.width}x${photo.height} simulated phone photo: median ${ms(film.median)}, p95 ${ms(film.p95)} (${cutOutFilm(photo) === null ? 'no film found' : 'film found, undistorted and trimmed'})`,
   );
 
   const model = await loadModel(modelDir);

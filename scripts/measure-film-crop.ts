@@ -1,14 +1,15 @@
 /**
  * `npx tsx scripts/measure-film-crop.ts --model <dir> [--split test] [--limit n]`: how much phone
  * photos of the film or screen change the model's answers, and how much of that the film step's
- * crop accounts for; and how often `findFilm` fires on real (unsimulated) X-rays.
+ * step accounts for; and how often `findFilm` fires on real (unsimulated) X-rays.
  *
  * Per image (seed = index, as `evaluate --simulate-photo`), each through the model's one
- * preprocessing path: the original, and its simulated photo as served (film step included). Then
- * the photo with the film step replaced by a given region (the step off for these): the whole
- * photo; undistorted from `findFilm`'s quadrilateral (`rectifyFilm`); cropped to the true X-ray
- * box (the best a box crop can do); the true box grown 5% per side into the surroundings; and
- * `findFilm`'s box cut to the true box (the served crop without its surroundings).
+ * preprocessing path: the original, and its simulated photo as served (film step included: the
+ * film found, undistorted and trimmed, `cutOutFilm`). Then the photo with the film step replaced
+ * by a given region (the step off for these): the whole photo; undistorted from `findFilm`'s
+ * quadrilateral without the trim (`rectifyFilm`); cropped to the true X-ray box; undistorted from
+ * the true X-ray corners (the best the step's geometry can do); the true box grown 5% per side
+ * into the surroundings; and `findFilm`'s box cut to the true box.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -62,6 +63,8 @@ interface Row {
   /** The photo with findFilm's quadrilateral undistorted (rectifyFilm) instead of cropped. */
   photoRectified: number;
   photoTrueCrop: number;
+  /** The photo undistorted from the true X-ray corners: the best the film step's geometry can do. */
+  photoTrueRectified: number;
   /** The true box grown by GROWN per side: what a film box slightly too large gives. */
   photoTrueGrown: number;
   /** findFilm's box cut to the true box: the served crop without its strips of surroundings. */
@@ -170,6 +173,9 @@ async function measure(
     photoWhole: whole,
     photoRectified: onPhoto === null ? whole : await scoreGiven(rectifyFilm(photoImage, onPhoto.quad)),
     photoTrueCrop: await cut(truth),
+    photoTrueRectified: await scoreGiven(
+      rectifyFilm(photoImage, trueQuad(photo.xray, photoImage.width / photo.width)),
+    ),
     photoTrueGrown: await cut(growBox(truth, GROWN, photoImage)),
     photoFoundInTrue: await cut((onPhoto === null ? null : overlap(onPhoto.box, truth)) ?? truth),
     findMs,
@@ -188,9 +194,14 @@ function overlap(a: FilmBox, b: FilmBox): FilmBox | null {
   return width > 0 && height > 0 ? { left, top, width, height } : null;
 }
 
-/** The largest upright box inside the true X-ray corners (scaled), as findFilm would crop. */
+/** The true X-ray corners in the working copy's pixels. */
+function trueQuad(quad: Quad, scale: number): Quad {
+  return quad.map((p) => ({ x: p.x * scale, y: p.y * scale })) as Quad;
+}
+
+/** The largest upright box inside the true X-ray corners (scaled). */
 function trueBox(quad: Quad, scale: number): FilmBox {
-  return innerBox(quad.map((p) => ({ x: p.x * scale, y: p.y * scale })) as Quad);
+  return innerBox(trueQuad(quad, scale));
 }
 
 function iou(a: FilmBox, b: FilmBox): number {
@@ -212,6 +223,7 @@ interface Summary {
   photoWhole: Condition;
   photoRectified: Condition;
   photoTrueCrop: Condition;
+  photoTrueRectified: Condition;
   photoTrueGrown: Condition;
   photoFoundInTrue: Condition;
   falseCropRate: number;
@@ -268,6 +280,7 @@ function summarise(rows: readonly Row[]): Summary {
     photoWhole: condition(rows, (r) => r.photoWhole),
     photoRectified: condition(rows, (r) => r.photoRectified),
     photoTrueCrop: condition(rows, (r) => r.photoTrueCrop),
+    photoTrueRectified: condition(rows, (r) => r.photoTrueRectified),
     photoTrueGrown: condition(rows, (r) => r.photoTrueGrown),
     photoFoundInTrue: condition(rows, (r) => r.photoFoundInTrue),
     falseCropRate: share((r) => r.cleanFired),
@@ -288,6 +301,7 @@ function printSummary(s: Summary): void {
   line('photos whole (no film step)', s.photoWhole);
   line('photos undistorted by findFilm', s.photoRectified);
   line('photos cut to the true X-ray', s.photoTrueCrop);
+  line('photos undistorted from the true corners', s.photoTrueRectified);
   line(`true X-ray box + ${GROWN * 100}% per side`, s.photoTrueGrown);
   line("findFilm's box cut to the true box", s.photoFoundInTrue);
   for (const [variant, v] of Object.entries(s.perVariant)) {

@@ -6,6 +6,8 @@
  * (<= 256 px) of the grey working copy.
  */
 import { colourfulnessIn, type DecodedImage } from './decode.js';
+import { distance, isConvexClockwise, type Corner, type Quad } from './geometry.js';
+import { refineQuad, type GreyPlane } from './refine-quad.js';
 
 export interface FilmBox {
   left: number;
@@ -14,12 +16,7 @@ export interface FilmBox {
   height: number;
 }
 
-export interface Corner {
-  x: number;
-  y: number;
-}
-
-export type Quad = [Corner, Corner, Corner, Corner];
+export type { Corner, Quad } from './geometry.js';
 
 /** What was found, in working-copy pixels. */
 export interface FilmDetection {
@@ -142,6 +139,7 @@ export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {
     quad = inner;
     depth++;
   }
+  quad = refineQuad(fine, quad);
   // One pixel in from the outline, which lies on the edge.
   const box = innerBox(quad, 1);
   if (box.width < 8 || box.height < 8) return null;
@@ -163,10 +161,23 @@ export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {
 }
 
 /**
+ * The film or screen cut out of a phone photo of one: undistorted (`rectifyFilm`), then with the
+ * plain strips still around the X-ray trimmed (`trimPlainBorders`). Null when the picture already
+ * is the X-ray. Undistorting rather than cropping to the upright box inside the outline keeps the
+ * X-ray's proportions whatever the slant, and every strip of panel, bezel or viewer background left
+ * moves the lung box (100 simulated photos with only a slant, shipped model: undistorted from
+ * corners 3% too far out, the answer changes by 0.043 on average; from the exact corners, 0.019).
+ */
+export function cutOutFilm(decoded: DecodedImage): DecodedImage | null {
+  const found = detectFilm(decoded);
+  return found === null ? null : trimPlainBorders(rectifyFilm(decoded, found.quad));
+}
+
+/**
  * The film undistorted: the quadrilateral `quad` (working-copy pixels, clockwise from top-left)
  * mapped projectively onto an upright rectangle of its mean side lengths, with bilinear sampling.
  * Unlike cropping to the upright box inside the quadrilateral, it keeps the film's corners and
- * undoes the slant.
+ * undoes the slant. Its colourfulness is the film's (the box inside the quadrilateral).
  */
 export function rectifyFilm(image: DecodedImage, quad: Quad): DecodedImage {
   const [tl, tr, br, bl] = quad;
@@ -180,7 +191,63 @@ export function rectifyFilm(image: DecodedImage, quad: Quad): DecodedImage {
   );
   const data = new Uint8Array(flat.length);
   for (let i = 0; i < flat.length; i++) data[i] = Math.round(flat[i] as number);
-  return { ...image, data, width, height };
+  const inside = innerBox(quad);
+  const colourfulness =
+    inside.width > 0 && inside.height > 0 ? colourfulnessIn(image, inside) : image.colourfulness;
+  // The colour cells describe the whole picture's grid, not the undistorted film.
+  const { colourCells: _cells, ...rest } = image;
+  return { ...rest, data, width, height, colourfulness };
+}
+
+/**
+ * A line (row or column) is plain when the spread of its grey levels, over its middle 80%, is below
+ * this share of the whole picture's: a light box's panel, a viewer's black background, a bezel.
+ * An X-ray's rows have anatomy in them. Chosen on 200 simulated photos of validation X-rays (shipped
+ * model, mean change in probability): 0.1 / 0.15 / 0.25 / 0.35 / 0.5 give 0.079 / 0.076 / 0.071 /
+ * 0.076 / 0.097; above 0.25 the trim starts to cut into the X-ray.
+ */
+const PLAIN_LINE_SPREAD = 0.25;
+/** At most this share of the picture is trimmed from each side. */
+const MAX_TRIM = 0.2;
+
+/**
+ * `image` with plain rows and columns trimmed off its edges (see PLAIN_LINE_SPREAD): what an
+ * undistorted film still has around the X-ray when its outline was a panel's or a screen's.
+ */
+export function trimPlainBorders(image: DecodedImage): DecodedImage {
+  const { width: w, height: h, data } = image;
+  let sum = 0;
+  let squares = 0;
+  for (const v of data) {
+    sum += v;
+    squares += v * v;
+  }
+  const threshold =
+    PLAIN_LINE_SPREAD * Math.sqrt(Math.max(0, squares / data.length - (sum / data.length) ** 2));
+  const spread = (at: (k: number) => number, n: number) => {
+    let s = 0;
+    let q = 0;
+    let count = 0;
+    for (let k = Math.floor(n * 0.1); k < n * 0.9; k++) {
+      const v = at(k);
+      s += v;
+      q += v * v;
+      count++;
+    }
+    return count === 0 ? 0 : Math.sqrt(Math.max(0, q / count - (s / count) ** 2));
+  };
+  const plainRow = (y: number) => spread((x) => data[y * w + x] as number, w) < threshold;
+  const plainColumn = (x: number) => spread((y) => data[y * w + x] as number, h) < threshold;
+  let top = 0;
+  let bottom = h;
+  let left = 0;
+  let right = w;
+  while (top < h * MAX_TRIM && plainRow(top)) top++;
+  while (bottom > h * (1 - MAX_TRIM) && plainRow(bottom - 1)) bottom--;
+  while (left < w * MAX_TRIM && plainColumn(left)) left++;
+  while (right > w * (1 - MAX_TRIM) && plainColumn(right - 1)) right--;
+  if (top === 0 && left === 0 && bottom === h && right === w) return image;
+  return cropDecoded(image, { left, top, width: right - left, height: bottom - top });
 }
 
 /** Standard deviation of the grey levels outside `quad` (grown by 3% so its edge is left out). */
@@ -222,11 +289,7 @@ export function cropDecoded(image: DecodedImage, box: FilmBox): DecodedImage {
 // Small copies
 // ---------------------------------------------------------------------------------------------
 
-interface Grey {
-  width: number;
-  height: number;
-  grey: Float32Array;
-}
+type Grey = GreyPlane;
 
 interface Grid extends Grey {
   /** Gradient magnitude (Sobel / 8) of the smoothed grey levels. */
@@ -954,17 +1017,6 @@ export function rectCorners(width: number, height: number, left = 0, top = 0): Q
   ];
 }
 
-function isConvexClockwise(quad: Quad): boolean {
-  for (let i = 0; i < 4; i++) {
-    const a = quad[i] ?? quad[0];
-    const b = quad[(i + 1) % 4] ?? quad[0];
-    const c = quad[(i + 2) % 4] ?? quad[0];
-    // Image y points down, so clockwise on screen gives a positive cross product.
-    if ((b.x - a.x) * (c.y - b.y) - (b.y - a.y) * (c.x - b.x) <= 0) return false;
-  }
-  return true;
-}
-
 function insideQuad(quad: Quad, x: number, y: number): boolean {
   for (let i = 0; i < 4; i++) {
     const a = quad[i] ?? quad[0];
@@ -992,10 +1044,6 @@ function polygonArea(points: readonly Corner[]): number {
     twice += a.x * b.y - b.x * a.y;
   }
   return Math.abs(twice) / 2;
-}
-
-function distance(a: Corner, b: Corner): number {
-  return Math.hypot(b.x - a.x, b.y - a.y);
 }
 
 function formatQuad(quad: Quad): string {

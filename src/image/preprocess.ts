@@ -3,7 +3,7 @@ import type { PreprocessingSpec } from '../model/card.js';
 import { XrayError } from '../core/errors.js';
 import { lungBox, lungsFound, type LungBox, type LungMask } from '../lungs/mask.js';
 import { decodeImage, type DecodeLimits, type DecodedImage } from './decode.js';
-import { cropDecoded, findFilm } from './film.js';
+import { cutOutFilm } from './film.js';
 
 /** The model's input for one image: `size * size` floats, row-major, one grey channel. */
 export interface ModelInput {
@@ -56,8 +56,8 @@ export async function prepareDecoded(
   finder?: LungFinder,
 ): Promise<Prepared> {
   // A phone photo of a film or screen: the X-ray, not the light box or the room, goes on.
-  const box = spec.film === true ? findFilm(image) : null;
-  const decoded = box === null ? image : cropDecoded(image, box);
+  const film = spec.film === true ? cutOutFilm(image) : null;
+  const decoded = film ?? image;
   if (spec.lungs !== undefined && finder === undefined)
     throw new XrayError('model_invalid', 'This model needs its lung model (lungs/ in the model folder).');
   const lungs =
@@ -65,7 +65,7 @@ export async function prepareDecoded(
       ? undefined
       : { mask: await finder.segment(decoded), minPlausibility: finder.minPlausibility };
   const input = await toModelInput(decoded, spec, lungs);
-  return { decoded, input, film: box !== null, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
+  return { decoded, input, film: film !== null, ...(lungs === undefined ? {} : { lungs: lungs.mask }) };
 }
 
 /** Crop (central, or to the lungs), square fit, contrast equalisation and scaling of a decoded image. */

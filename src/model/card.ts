@@ -23,8 +23,9 @@ export const preprocessingSchema = z.object({
   /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
   scale: z.enum(['unit', 'standardize']),
   /**
-   * Phone photos of a film or screen are cut to the film first (film.ts finds it; on an
-   * ordinary X-ray it finds nothing and the image stays as it is). Absent: no film step.
+   * Phone photos of a film or screen are cut to the film first: found, undistorted and trimmed
+   * (film.ts, `cutOutFilm`; on an ordinary X-ray it finds nothing and the image stays as it is).
+   * Absent: no film step.
    */
   film: z.boolean().optional(),
   /**

@@ -3,18 +3,20 @@ import sharp from 'sharp';
 import { decodeImage, type DecodedImage } from '../../src/image/decode.js';
 import {
   cropDecoded,
+  cutOutFilm,
   detectFilm,
   findFilm,
   homography,
   innerBox,
   applyHomography,
   rectifyFilm,
+  trimPlainBorders,
   type FilmBox,
   type Quad,
 } from '../../src/image/film.js';
 import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
-import { preprocess } from '../../src/image/preprocess.js';
+import { prepareDecoded, preprocess } from '../../src/image/preprocess.js';
 
 function iou(a: FilmBox, b: FilmBox): number {
   const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
@@ -190,6 +192,77 @@ describe('findFilm', () => {
     const corner = applyHomography(m, { x: 1, y: 1 });
     expect(corner.x).toBeCloseTo(160, 6);
     expect(corner.y).toBeCloseTo(150, 6);
+  });
+});
+
+describe('cutting the film out', () => {
+  it('trims plain strips (a panel, a viewer background) off the edges, and nothing else', async () => {
+    const texture = await sharp({
+      create: {
+        width: 200,
+        height: 160,
+        channels: 3,
+        background: '#000',
+        noise: { type: 'gaussian', mean: 120, sigma: 50 },
+      },
+    })
+      .png()
+      .toBuffer();
+    const framed = await decodeImage(
+      await sharp(texture)
+        .extend({ top: 20, bottom: 10, left: 30, right: 25, background: { r: 235, g: 235, b: 235 } })
+        .png()
+        .toBuffer(),
+    );
+    const trimmed = trimPlainBorders(framed);
+    expect([trimmed.width, trimmed.height]).toEqual([200, 160]);
+    expect(trimmed.data[0]).toBe(framed.data[20 * framed.width + 30]);
+    // A picture without plain strips comes back as it was.
+    const bare = await decodeImage(texture);
+    expect(trimPlainBorders(bare)).toBe(bare);
+  });
+
+  it("undistorts the film and keeps the film's colourfulness, not the room's", async () => {
+    const photo = await simulatePhotoDetailed(await makeChestLikeJpeg(300, 340, { seed: 5 }), 2, {
+      size: 768,
+    });
+    const image = await decodeImage(photo.jpeg);
+    const cut = cutOutFilm(image);
+    expect(cut).not.toBeNull();
+    expect(cut?.colourCells).toBeUndefined();
+    expect(cut?.colourfulness ?? 1).toBeLessThan(image.colourfulness);
+    // The X-ray's proportions, whatever the slant.
+    expect((cut?.width ?? 0) / (cut?.height ?? 1)).toBeCloseTo(300 / 340, 1);
+    expect(cutOutFilm(await decodeImage(await makeChestLikeJpeg(300, 340)))).toBeNull();
+  });
+
+  it("gives the model an input closer to the X-ray's own than cropping to the box inside the outline", async () => {
+    const SPEC = {
+      size: 48,
+      channels: 1,
+      crop: 1,
+      fit: 'fill',
+      contrast: 'normalise',
+      scale: 'unit',
+      film: false,
+    } as const;
+    const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
+    const own = (await preprocess(xray, SPEC)).input.data;
+    const gap = async (image: DecodedImage) =>
+      (await prepareDecoded(image, SPEC)).input.data.reduce((s, v, i) => s + Math.abs(v - (own[i] ?? 0)), 0) /
+      own.length;
+    let cutGap = 0;
+    let boxGap = 0;
+    for (const seed of [1, 2, 3, 4]) {
+      const photo = await decodeImage((await simulatePhotoDetailed(xray, seed, { size: 768 })).jpeg);
+      const box = findFilm(photo);
+      const cut = cutOutFilm(photo);
+      expect(box !== null && cut !== null, `seed ${seed}`).toBe(true);
+      if (box === null || cut === null) continue;
+      cutGap += await gap(cut);
+      boxGap += await gap(cropDecoded(photo, box));
+    }
+    expect(cutGap).toBeLessThan(boxGap);
   });
 });
 

@@ -14,6 +14,7 @@ interface Row {
   photoFound: boolean;
   photoWhole: number;
   photoTrueCrop: number;
+  photoTrueRectified: number;
   photoTrueGrown: number;
 }
 
@@ -58,5 +59,7 @@ describe('scripts/measure-film-crop.ts', () => {
     expect(rows.some((r) => r.photoFound && Math.abs(r.photo - r.photoWhole) > 1e-6)).toBe(true);
     // Growing the true box takes in surroundings, so the model sees something else than the true crop.
     expect(rows.some((r) => Math.abs(r.photoTrueGrown - r.photoTrueCrop) > 1e-6)).toBe(true);
+    // Undoing the slant from the true corners is not the upright box inside them.
+    expect(rows.some((r) => Math.abs(r.photoTrueRectified - r.photoTrueCrop) > 1e-6)).toBe(true);
   });
 });
