@@ -1,15 +1,15 @@
 /**
  * `npx tsx scripts/measure-film-crop.ts --model <dir> [--split test] [--limit n]`: how much phone
- * photos of the film or screen change the model's answers, and how much of that the film step's
- * step accounts for; and how often `findFilm` fires on real (unsimulated) X-rays.
+ * photos of the film or screen change the model's answers, and how much of that the film step
+ * accounts for; and how often the film finder (`detectFilm`) fires on real (unsimulated) X-rays.
  *
  * Per image (seed = index, as `evaluate --simulate-photo`), each through the model's one
  * preprocessing path: the original, and its simulated photo as served (film step included: the
  * film found, undistorted and trimmed, `cutOutFilm`). Then the photo with the film step replaced
- * by a given region (the step off for these): the whole photo; undistorted from `findFilm`'s
+ * by a given region (the step off for these): the whole photo; undistorted from the found
  * quadrilateral without the trim (`rectifyFilm`); cropped to the true X-ray box; undistorted from
  * the true X-ray corners (the best the step's geometry can do); the true box grown 5% per side
- * into the surroundings; and `findFilm`'s box cut to the true box.
+ * into the surroundings; and the found box cut to the true box.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -51,30 +51,32 @@ interface Row {
   /** The original as served (the film step fires on it only by mistake: `cleanFired`). */
   clean: number;
   cleanFired: boolean;
-  /** The photo as served: the film step crops it to `findFilm`'s box when it finds one. */
+  /** The photo as served: the film step cuts the film out (`cutOutFilm`) when it finds one. */
   photo: number;
   photoFound: boolean;
   /** Outlines followed inwards by `detectFilm` (0: none found; 1: the outermost). */
   photoDepth: number;
-  /** Intersection over union of findFilm's box with the true X-ray box in the photo. */
+  /** Intersection over union of the found box with the true X-ray box in the photo. */
   photoIou: number;
   /** The whole photo, no film step. */
   photoWhole: number;
-  /** The photo with findFilm's quadrilateral undistorted (rectifyFilm) instead of cropped. */
+  /** The photo with the found quadrilateral undistorted (rectifyFilm), not trimmed. */
   photoRectified: number;
   photoTrueCrop: number;
   /** The photo undistorted from the true X-ray corners: the best the film step's geometry can do. */
   photoTrueRectified: number;
   /** The true box grown by GROWN per side: what a film box slightly too large gives. */
   photoTrueGrown: number;
-  /** findFilm's box cut to the true box: the served crop without its strips of surroundings. */
+  /** The found box cut to the true box: the old crop without its strips of surroundings. */
   photoFoundInTrue: number;
   findMs: number;
 }
 
 const program = new Command()
   .name('npx tsx scripts/measure-film-crop.ts')
-  .description('Measure phone-photo robustness with and without cropping to the film (findFilm).')
+  .description(
+    'Measure phone-photo robustness with and without the film step, and with regions given instead.',
+  )
   .requiredOption('--model <dir>', 'model directory (card.json, model.json, weights)')
   .option('--data <dir>', 'dataset with splits', path.resolve('../shared/data'))
   .addOption(
@@ -299,11 +301,11 @@ function printSummary(s: Summary): void {
   console.log(`  originals                          AUC ${f(s.cleanAuc)}`);
   line('photos as served (film step)', s.photo);
   line('photos whole (no film step)', s.photoWhole);
-  line('photos undistorted by findFilm', s.photoRectified);
+  line('photos undistorted, found outline', s.photoRectified);
   line('photos cut to the true X-ray', s.photoTrueCrop);
   line('photos undistorted from the true corners', s.photoTrueRectified);
   line(`true X-ray box + ${GROWN * 100}% per side`, s.photoTrueGrown);
-  line("findFilm's box cut to the true box", s.photoFoundInTrue);
+  line('found box cut to the true box', s.photoFoundInTrue);
   for (const [variant, v] of Object.entries(s.perVariant)) {
     console.log(
       `  ${variant} (n ${v.n}): as served drop ${f(v.photo.aucDrop)}, |dp| ${f(v.photo.meanAbsDelta)}; ` +
@@ -317,7 +319,7 @@ function printSummary(s: Summary): void {
     );
   }
   console.log(
-    `  findFilm: fires on ${f(s.falseCropRate)} of the originals (should be ~0), finds ${f(s.photoFoundRate)} of the photos ` +
+    `  film finder: fires on ${f(s.falseCropRate)} of the originals (should be ~0), finds ${f(s.photoFoundRate)} of the photos ` +
       `(${f(s.photoGoodRate)} with IoU >= 0.5 to the true X-ray box); median ${s.findMsMedian.toFixed(1)} ms per original`,
   );
 }

@@ -115,11 +115,6 @@ const MAX_INSET = 0.3;
  */
 const PLAIN_RING = 0.65;
 
-/** The region to crop to when the picture is a photo of a film or screen, else null. */
-export function findFilm(decoded: DecodedImage): FilmBox | null {
-  return detectFilm(decoded)?.box ?? null;
-}
-
 export function detectFilm(decoded: DecodedImage, options: DetectFilmOptions = {}): FilmDetection | null {
   const trace = options.trace;
   const fine = areaAverage(decoded.data, decoded.width, decoded.height, FINE_SIDE);

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../src/image/decode.js';
-import { findFilm, innerBox, type FilmBox } from '../../src/image/film.js';
+import { detectFilm, innerBox, type FilmBox } from '../../src/image/film.js';
 import { loadDataset } from '../../src/training/datasets.js';
 import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
 
@@ -17,7 +17,7 @@ function iou(a: FilmBox, b: FilmBox): number {
 }
 
 describe.skipIf(!existsSync(path.join(data, 'manifest.csv')))(
-  'findFilm on real X-rays (needs ../shared/data)',
+  'the film finder on real X-rays (needs ../shared/data)',
   () => {
     it('leaves real X-rays alone and finds them in their simulated phone photos', async () => {
       const test = (await loadDataset(data)).samples.filter((s) => s.split === 'test');
@@ -28,9 +28,9 @@ describe.skipIf(!existsSync(path.join(data, 'manifest.csv')))(
       let found = 0;
       for (const [i, sample] of samples.entries()) {
         const bytes = await readFile(sample.file);
-        if (findFilm(await decodeImage(bytes)) !== null) fired++;
+        if (detectFilm(await decodeImage(bytes)) !== null) fired++;
         const photo = await simulatePhotoDetailed(bytes, i, { size: 640 });
-        const box = findFilm(await decodeImage(photo.jpeg));
+        const box = detectFilm(await decodeImage(photo.jpeg))?.box ?? null;
         const truth = innerBox(photo.xray);
         if (box !== null && iou(box, truth) >= 0.5) found++;
       }

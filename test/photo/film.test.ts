@@ -5,7 +5,6 @@ import {
   cropDecoded,
   cutOutFilm,
   detectFilm,
-  findFilm,
   homography,
   innerBox,
   applyHomography,
@@ -17,6 +16,9 @@ import {
 import { simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
 import { prepareDecoded, preprocess } from '../../src/image/preprocess.js';
+
+/** The box the film finder finds (the upright box inside its outline), or null. */
+const findFilm = (image: DecodedImage): FilmBox | null => detectFilm(image)?.box ?? null;
 
 function iou(a: FilmBox, b: FilmBox): number {
   const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
