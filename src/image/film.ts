@@ -7,7 +7,7 @@
  */
 import { colourfulnessIn, type DecodedImage } from './decode.js';
 import { distance, isConvexClockwise, type Corner, type Quad } from './geometry.js';
-import { refineQuad, type GreyPlane } from './refine-quad.js';
+import { refineQuad, sampleBilinear, type GreyPlane } from './refine-quad.js';
 
 export interface FilmBox {
   left: number;
@@ -935,25 +935,12 @@ function stepInward(isEdge: readonly boolean[], step: 1 | -1): { edge: number; p
 function rectify(image: Grey, m: readonly number[], w: number, h: number): Float32Array {
   const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, k = 0, l = 1] = m;
   const out = new Float32Array(w * h);
-  const grey = image.grey;
-  const iw = image.width;
-  const maxX = image.width - 1.001;
-  const maxY = image.height - 1.001;
   for (let v = 0; v < h; v++) {
     const py = v + 0.5;
     for (let u = 0; u < w; u++) {
       const px = u + 0.5;
       const z = g * px + k * py + l;
-      const x = Math.min(maxX, Math.max(0, (a * px + b * py + c) / z - 0.5));
-      const y = Math.min(maxY, Math.max(0, (d * px + e * py + f) / z - 0.5));
-      const ix = Math.floor(x);
-      const iy = Math.floor(y);
-      const fx = x - ix;
-      const fy = y - iy;
-      const i = iy * iw + ix;
-      out[v * w + u] =
-        ((grey[i] as number) * (1 - fx) + (grey[i + 1] as number) * fx) * (1 - fy) +
-        ((grey[i + iw] as number) * (1 - fx) + (grey[i + iw + 1] as number) * fx) * fy;
+      out[v * w + u] = sampleBilinear(image, (a * px + b * py + c) / z, (d * px + e * py + f) / z);
     }
   }
   return out;

@@ -115,7 +115,7 @@ function edgePointsAcross(
     const d = k / 2;
     const x = px + d * nx;
     const y = py + d * ny;
-    steps.push((bilinear(image, x + nx, y + ny) - bilinear(image, x - nx, y - ny)) / 2);
+    steps.push((sampleBilinear(image, x + nx, y + ny) - sampleBilinear(image, x - nx, y - ny)) / 2);
   }
   const found: EdgePoint[] = [];
   for (let k = 1; k < steps.length - 1; k++) {
@@ -186,7 +186,11 @@ function intersect(u: SideLine, v: SideLine): Corner | null {
   return { x: u.x + t * u.dx, y: u.y + t * u.dy };
 }
 
-function bilinear(image: GreyPlane, x: number, y: number): number {
+/**
+ * The grey level at (x, y), in pixels (pixel i spans i to i + 1, its centre at i + 0.5): bilinear
+ * between the four nearest centres, held at the picture's edge.
+ */
+export function sampleBilinear(image: GreyPlane, x: number, y: number): number {
   const cx = Math.min(image.width - 1.001, Math.max(0, x - 0.5));
   const cy = Math.min(image.height - 1.001, Math.max(0, y - 0.5));
   const ix = Math.floor(cx);
