@@ -140,15 +140,14 @@ function score(
   sign: number,
 ): { support: number; strength: number } {
   const hit = new Map<number, number>();
-  for (const p of points) {
-    if (Math.sign(p.step) !== Math.sign(sign) || offLine(line, p) > ON_LINE_PX) continue;
+  for (const p of inliers(points, line, sign))
     hit.set(p.sample, Math.max(hit.get(p.sample) ?? 0, Math.abs(p.step)));
-  }
   let strength = 0;
   for (const v of hit.values()) strength += v;
   return { support: hit.size, strength };
 }
 
+/** The points on the line whose step has the given sign. */
 function inliers(points: readonly EdgePoint[], line: SideLine, sign: number): EdgePoint[] {
   return points.filter((p) => Math.sign(p.step) === Math.sign(sign) && offLine(line, p) <= ON_LINE_PX);
 }
