@@ -65,6 +65,12 @@ export type PhotoRobustness = PhotoFigures & {
   gate?: { accepted: number; n: number; reasons: Record<string, number> };
   /** The figures over the photos the gate lets through: the answers users actually get. */
   acceptedByGate?: PhotoFigures;
+  /**
+   * The same figures for each kind of photo apart: a film on a light box, a monitor (the generator
+   * draws one of the two for each image). They differ: a monitor adds a viewer's background,
+   * raised black levels and moiré.
+   */
+  byKind?: Record<string, { all: PhotoFigures; acceptedByGate?: PhotoFigures }>;
 };
 
 export interface SubsetReport extends EvaluationReport {
@@ -215,12 +221,14 @@ export async function scorePhotos(
   onProgress?: (done: number, total: number) => void,
 ): Promise<PhotoRobustness> {
   // The generator is measurement tooling (scripts/), loaded only when asked for.
-  const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+  const { simulatePhotoDetailed } = await import('../../scripts/lib/simulate-photo.js');
   let done = 0;
   const scored = await mapWithConcurrency(samples, 2, async (sample, index) => {
+    let kind: string | undefined;
     try {
-      const photo = await simulatePhoto(await fs.readFile(sample.file), index);
-      const prepared = await engine.prepare(photo);
+      const photo = await simulatePhotoDetailed(await fs.readFile(sample.file), index);
+      kind = photo.variant;
+      const prepared = await engine.prepare(photo.jpeg);
       // One forward pass gives the probability and the features the gate judges.
       const a = await engine.analyse(prepared.input, false);
       const verdict =
@@ -230,9 +238,9 @@ export async function scorePhotos(
               gateSignals(engine.gate, prepared, a.features, prepared.lungs, engine.lungs),
               engine.lungs !== undefined,
             );
-      return { p: calibrate(a.rawProbability, engine.card.calibration), verdict };
+      return { p: calibrate(a.rawProbability, engine.card.calibration), verdict, kind };
     } catch {
-      return { p: Number.NaN, verdict: undefined };
+      return { p: Number.NaN, verdict: undefined, kind };
     } finally {
       onProgress?.(++done, samples.length);
     }
@@ -240,8 +248,21 @@ export async function scorePhotos(
   const kept = samples.flatMap((_, i) => (Number.isFinite(scored[i]?.p) ? [i] : []));
   const verdicts = scored.flatMap((s) => (s.verdict === undefined ? [] : [s.verdict]));
   const accepted = kept.filter((i) => scored[i]?.verdict === 'accepted');
+  const kinds = [...new Set(kept.flatMap((i) => scored[i]?.kind ?? []))].sort();
+  const ofKind = (idx: readonly number[], kind: string) => idx.filter((i) => scored[i]?.kind === kind);
   return {
     ...photoFigures(samples, scored, probs, kept),
+    byKind: Object.fromEntries(
+      kinds.map((kind) => [
+        kind,
+        {
+          all: photoFigures(samples, scored, probs, ofKind(kept, kind)),
+          ...(verdicts.length === 0
+            ? {}
+            : { acceptedByGate: photoFigures(samples, scored, probs, ofKind(accepted, kind)) }),
+        },
+      ]),
+    ),
     ...(verdicts.length === 0
       ? {}
       : {
@@ -270,7 +291,16 @@ export function describePhotos(p: PhotoRobustness): string {
             .map(([k, v]) => `${k} ${v}`)
             .join(', ') || 'none'
         })` + (p.acceptedByGate === undefined ? '' : `, and on those: ${figures(p.acceptedByGate)}`);
-  return `${figures(p)}, n ${p.n} (targets: drop <= 0.03, mean change <= 0.05)${gate}.`;
+  const kinds = Object.entries(p.byKind ?? {})
+    .map(
+      ([kind, f]) =>
+        `${kind === 'film' ? 'films on a light box' : kind === 'monitor' ? 'monitors' : kind}: mean change ${fmt(f.all.meanAbsDelta)} over ${f.all.n}` +
+        (f.acceptedByGate === undefined
+          ? ''
+          : `, ${fmt(f.acceptedByGate.meanAbsDelta)} over the ${f.acceptedByGate.n} the gate lets through`),
+    )
+    .join('; ');
+  return `${figures(p)}, n ${p.n} (targets: drop <= 0.03, mean change <= 0.05)${gate}.${kinds === '' ? '' : ` By kind of photo: ${kinds}.`}`;
 }
 
 /** AUC, AUC drop and changes in probability over the photos `idx`. */

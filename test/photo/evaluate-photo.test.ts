@@ -39,6 +39,11 @@ describe('evaluate --simulate-photo', () => {
     ).toBe(6);
     // The figures over the photos the gate lets through: as many as it accepts.
     expect(photo.acceptedByGate?.n).toBe(photo.gate?.accepted);
+    // Films and monitors apart: each photo is one of them, and so is each one the gate lets through.
+    const kinds = Object.values(photo.byKind ?? {});
+    expect(kinds.reduce((a, k) => a + k.all.n, 0)).toBe(6);
+    expect(kinds.reduce((a, k) => a + (k.acceptedByGate?.n ?? 0), 0)).toBe(photo.gate?.accepted);
+    expect(Object.keys(photo.byKind ?? {}).every((k) => k === 'film' || k === 'monitor')).toBe(true);
     // Both classes are present, so both AUCs exist and the drop is their difference.
     expect(photo.auc).not.toBeNull();
     expect(photo.aucDrop).toBeCloseTo((r.overall.auc ?? Number.NaN) - (photo.auc ?? Number.NaN), 9);
