@@ -100,7 +100,7 @@ export const en: Catalog = {
     help:
       'How to use me:\n' +
       '• Send a frontal chest X-ray as a photo or as a file (JPEG, PNG, WebP, TIFF or DICOM).\n' +
-      '• The original image file or DICOM file gives the most reliable answer. A phone photo of a film or screen works too, but its answer is less certain: take it straight on, evenly lit, without glare.\n' +
+      '• The original image file or DICOM file gives the most reliable answer. A phone photo of a film or screen works too, but its answer is less certain: take it straight on, evenly lit, without glare. A film on a light box gives a steadier answer than a screen.\n' +
       '• In a group, mention me in the caption, start the caption with /xray, or reply /xray to a message with an image.\n' +
       '• /about tells you about the model and how well it did in testing.\n' +
       '• /privacy tells you what happens to your images.',

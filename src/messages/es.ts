@@ -103,7 +103,7 @@ export const es: Catalog = {
     help:
       'Cómo usarme:\n' +
       '• Envíe una radiografía de tórax frontal como foto o como archivo (JPEG, PNG, WebP, TIFF o DICOM).\n' +
-      '• El archivo de imagen original o el archivo DICOM da la respuesta más fiable. Una foto de la placa o de la pantalla también sirve, pero su respuesta es menos segura: hágala de frente, con luz uniforme y sin reflejos.\n' +
+      '• El archivo de imagen original o el archivo DICOM da la respuesta más fiable. Una foto de la placa o de la pantalla también sirve, pero su respuesta es menos segura: hágala de frente, con luz uniforme y sin reflejos. Una placa en un negatoscopio da una respuesta más estable que una pantalla.\n' +
       '• En un grupo, mencióneme en el pie de foto, empiece el pie con /xray o responda /xray a un mensaje con una imagen.\n' +
       '• /about informa sobre el modelo y sus resultados en las pruebas.\n' +
       '• /privacy explica qué pasa con sus imágenes.',
