@@ -51,6 +51,14 @@ async function scene(
   return decodeImage(await sharp(background).composite(layers).jpeg({ quality: 85 }).toBuffer());
 }
 
+/** The same scene in grey: a picture without colour, as a scan would be. */
+async function greyScene(
+  background: Buffer,
+  layers: { input: Buffer; left: number; top: number }[],
+): Promise<DecodedImage> {
+  return decodeImage(await sharp(background).composite(layers).greyscale().jpeg({ quality: 85 }).toBuffer());
+}
+
 async function panel(width: number, height: number, grey: number): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: grey, g: grey, b: grey } } })
     .png()
@@ -96,13 +104,7 @@ describe('findFilm', () => {
     expect(box).not.toBeNull();
     expect(iou(box as FilmBox, film)).toBeGreaterThan(0.8);
     // The same picture in grey is more likely a scan whose border anatomy cuts: left alone.
-    const grey = await decodeImage(
-      await sharp(await surroundings(800, 600, 140))
-        .composite(layers)
-        .greyscale()
-        .jpeg({ quality: 85 })
-        .toBuffer(),
-    );
+    const grey = await greyScene(await surroundings(800, 600, 140), layers);
     expect(grey.colourfulness).toBeLessThan(0.01);
     expect(findFilm(grey)).toBeNull();
   });
@@ -117,13 +119,7 @@ describe('findFilm', () => {
       // 0.78 of that side (at least MIN_SIDE_SUPPORT, 0.75).
       { input: await panel(110, 100, 215), left: 170, top: 250 },
     ];
-    const grey = await decodeImage(
-      await sharp(await surroundings(800, 600, 140))
-        .composite(layers)
-        .greyscale()
-        .jpeg({ quality: 85 })
-        .toBuffer(),
-    );
+    const grey = await greyScene(await surroundings(800, 600, 140), layers);
     expect(grey.colourfulness).toBeLessThan(0.01);
     const box = findFilm(grey);
     expect(box).not.toBeNull();
