@@ -248,22 +248,24 @@ export async function scorePhotos(
   const kept = samples.flatMap((_, i) => (Number.isFinite(scored[i]?.p) ? [i] : []));
   const verdicts = scored.flatMap((s) => (s.verdict === undefined ? [] : [s.verdict]));
   const accepted = kept.filter((i) => scored[i]?.verdict === 'accepted');
+  const gated = verdicts.length > 0;
   const kinds = [...new Set(kept.flatMap((i) => scored[i]?.kind ?? []))].sort();
-  const ofKind = (idx: readonly number[], kind: string) => idx.filter((i) => scored[i]?.kind === kind);
+  const ofKind = (idx: readonly number[], kind: string) =>
+    photoFigures(
+      samples,
+      scored,
+      probs,
+      idx.filter((i) => scored[i]?.kind === kind),
+    );
   return {
     ...photoFigures(samples, scored, probs, kept),
     byKind: Object.fromEntries(
       kinds.map((kind) => [
         kind,
-        {
-          all: photoFigures(samples, scored, probs, ofKind(kept, kind)),
-          ...(verdicts.length === 0
-            ? {}
-            : { acceptedByGate: photoFigures(samples, scored, probs, ofKind(accepted, kind)) }),
-        },
+        { all: ofKind(kept, kind), ...(gated ? { acceptedByGate: ofKind(accepted, kind) } : {}) },
       ]),
     ),
-    ...(verdicts.length === 0
+    ...(!gated
       ? {}
       : {
           gate: {
@@ -278,6 +280,9 @@ export async function scorePhotos(
         }),
   };
 }
+
+/** The kinds of simulated photo (`PhotoVariant`) as the report names them. */
+const PHOTO_KIND_NAMES: Record<string, string> = { film: 'films on a light box', monitor: 'monitors' };
 
 /** The phone-photo figures in one sentence (report, card, console). */
 export function describePhotos(p: PhotoRobustness): string {
@@ -294,7 +299,7 @@ export function describePhotos(p: PhotoRobustness): string {
   const kinds = Object.entries(p.byKind ?? {})
     .map(
       ([kind, f]) =>
-        `${kind === 'film' ? 'films on a light box' : kind === 'monitor' ? 'monitors' : kind}: mean change ${fmt(f.all.meanAbsDelta)} over ${f.all.n}` +
+        `${PHOTO_KIND_NAMES[kind] ?? kind}: mean change ${fmt(f.all.meanAbsDelta)} over ${f.all.n}` +
         (f.acceptedByGate === undefined
           ? ''
           : `, ${fmt(f.acceptedByGate.meanAbsDelta)} over the ${f.acceptedByGate.n} the gate lets through`),
