@@ -65,6 +65,19 @@ async function panel(width: number, height: number, grey: number): Promise<Buffe
     .toBuffer();
 }
 
+/** A 300x360 film at (250, 120) with a light card lying across its left side (`cardHeight` px of it, from `cardTop`). */
+async function filmUnderCard(
+  cardHeight: number,
+  cardTop: number,
+): Promise<{ film: FilmBox; layers: { input: Buffer; left: number; top: number }[] }> {
+  const film = { left: 250, top: 120, width: 300, height: 360 };
+  const layers = [
+    { input: await makeChestLikeJpeg(film.width, film.height), left: film.left, top: film.top },
+    { input: await panel(110, cardHeight, 215), left: 170, top: cardTop },
+  ];
+  return { film, layers };
+}
+
 describe('findFilm', () => {
   it('finds an X-ray lying on a desk', async () => {
     const film = { left: 250, top: 120, width: 300, height: 360 };
@@ -92,12 +105,8 @@ describe('findFilm', () => {
   });
 
   it('finds a film with one side partly hidden by something lying across it, in a colour photo only', async () => {
-    const film = { left: 250, top: 120, width: 300, height: 360 };
-    const layers = [
-      { input: await makeChestLikeJpeg(film.width, film.height), left: film.left, top: film.top },
-      // A card across the film's left side hides 130 of its 360 px.
-      { input: await panel(110, 130, 215), left: 170, top: 230 },
-    ];
+    // A card across the film's left side hides 130 of its 360 px.
+    const { film, layers } = await filmUnderCard(130, 230);
     const photo = await scene(await surroundings(800, 600, 140), layers);
     expect(photo.colourfulness).toBeGreaterThan(0.01);
     const box = findFilm(photo);
@@ -112,13 +121,9 @@ describe('findFilm', () => {
   it('counts a side followed along three quarters of it as there, even in a grey photo', async () => {
     // Something touching a screen or film (a stand, a card) often covers a little of one side;
     // such a side still counts, so the outline is not lost, nor beaten by one inside the X-ray.
-    const film = { left: 250, top: 120, width: 300, height: 360 };
-    const layers = [
-      { input: await makeChestLikeJpeg(film.width, film.height), left: film.left, top: film.top },
-      // A card across the film's left side hides 100 of its 360 px: the outline follows about
-      // 0.78 of that side (at least MIN_SIDE_SUPPORT, 0.75).
-      { input: await panel(110, 100, 215), left: 170, top: 250 },
-    ];
+    // A card across the film's left side hides 100 of its 360 px: the outline follows about
+    // 0.78 of that side (at least MIN_SIDE_SUPPORT, 0.75).
+    const { film, layers } = await filmUnderCard(100, 250);
     const grey = await greyScene(await surroundings(800, 600, 140), layers);
     expect(grey.colourfulness).toBeLessThan(0.01);
     const box = findFilm(grey);
