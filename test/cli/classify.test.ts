@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -49,6 +49,8 @@ beforeAll(async () => {
     makeDicom({ width: 128, height: 128, pixels: new Uint8Array(grey) }),
   );
 });
+
+afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
 describe('npm run classify', () => {
   it('prints one line per image and the disclaimer once', async () => {

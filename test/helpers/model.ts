@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../../src/tf/backend.js';
@@ -13,6 +13,14 @@ import { saveModel } from '../../src/model/io.js';
 import { lungPreprocessing, writeLungCard } from '../../src/lungs/card.js';
 import { buildUNet } from '../../src/lungs/unet.js';
 import { LUNG_MODEL_DIR } from '../../src/lungs/segment.js';
+
+/** Folders `makeTestModel` made in this test file, removed by `removeTestModels` (test/setup.ts). */
+const madeDirs = new Set<string>();
+
+export async function removeTestModels(): Promise<void> {
+  await Promise.all([...madeDirs].map((dir) => rm(dir, { recursive: true, force: true })));
+  madeDirs.clear();
+}
 
 export const TEST_PREPROCESSING: PreprocessingSpec = {
   size: 32,
@@ -42,7 +50,11 @@ export async function makeTestModel(
   } = {},
 ): Promise<string> {
   await initBackend('wasm');
-  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'xray-model-')));
+  let dir = options.dir;
+  if (dir === undefined) {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'xray-model-'));
+    madeDirs.add(dir);
+  }
   const model = defaultCnn(TEST_PREPROCESSING.size, { filters: [4, 8], seed: options.seed ?? 7 });
   let card: ModelCard = {
     ...draftCard({

@@ -5,7 +5,7 @@
  * uploads, records every call and download, and can fail the next call(s) of a method.
  */
 import { EventEmitter } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -121,6 +121,8 @@ export class FakeBotApi {
     this.events.emit('closing');
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The files a --local server would hold: gone with the server, not left in the system's temp.
+    if (this.tempDir !== undefined) await rm(this.tempDir, { recursive: true, force: true });
   }
 
   // ---- fixtures -------------------------------------------------------------------------
