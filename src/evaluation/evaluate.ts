@@ -593,8 +593,14 @@ export function measuredLimitations(r: FullEvaluation): string[] {
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)
       out.push(
-        `Measured: the lung check (refuse when no plausible pair of lungs is found) raises the rejected non-chest-X-ray images from ${l.negativesRejected.without} to ${l.negativesRejected.with} of ${l.negativesRejected.n}, and changes the accepted X-rays from ${l.xraysAccepted.without} to ${l.xraysAccepted.with} of ${l.xraysAccepted.n}.`,
+        `Measured: the lung check (refuse when no plausible pair of lungs is found) ${countChange('the rejected non-chest-X-ray images', l.negativesRejected)}, and ${countChange('the accepted X-rays', l.xraysAccepted)}.`,
       );
   }
   return out;
+}
+
+/** "raises the accepted X-rays from 570 to 576 of 579", or "leaves ... at 576 of 579". */
+function countChange(what: string, c: { without: number; with: number; n: number }): string {
+  if (c.with === c.without) return `leaves ${what} at ${c.with} of ${c.n}`;
+  return `${c.with > c.without ? 'raises' : 'lowers'} ${what} from ${c.without} to ${c.with} of ${c.n}`;
 }

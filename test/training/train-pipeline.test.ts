@@ -3,7 +3,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { lungStep, runTraining, trainPhotoSeed, type TrainingRequest } from '../../src/training/pipeline.js';
-import { evaluateModel, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
+import {
+  evaluateModel,
+  measuredLimitations,
+  updateCardWithEvaluation,
+} from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
 import { recipeOf, summaryFromCard } from '../../src/evaluation/compare.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
@@ -215,6 +219,13 @@ describe('npm run train with the lung step', () => {
       inUse: true,
       xraysAccepted: { n: 16 },
     });
+    // The card says what the lung check changed, and says so plainly when it changed nothing.
+    const accepted = r.gate?.lungSignal?.xraysAccepted ?? { with: -1, without: -1, n: -1 };
+    expect(measuredLimitations(r).find((s) => s.startsWith('Measured: the lung check'))).toContain(
+      accepted.with === accepted.without
+        ? `leaves the accepted X-rays at ${accepted.with} of 16`
+        : `the accepted X-rays from ${accepted.without} to ${accepted.with} of 16`,
+    );
   }, 120_000);
 
   it('records the photo consistency loss in the card as fields the comparison reads', async () => {
