@@ -131,6 +131,25 @@ describe('findFilm', () => {
     expect(iou(box as FilmBox, film)).toBeGreaterThan(0.8);
   });
 
+  it("finds a film photographed close enough to reach the photo's edge, in a colour photo only", async () => {
+    // The film reaches the bottom edge and fills over half of the photo: only three sides keep
+    // a margin from the border.
+    const film = { left: 110, top: 60, width: 420, height: 418 };
+    const layers = [
+      { input: await makeChestLikeJpeg(film.width, film.height, { seed: 4 }), left: 110, top: 60 },
+    ];
+    const photo = await scene(await surroundings(640, 480, 140), layers);
+    expect(photo.colourfulness).toBeGreaterThan(0.01);
+    const box = findFilm(photo);
+    expect(box).not.toBeNull();
+    expect(iou(box as FilmBox, film)).toBeGreaterThan(0.8);
+    // In a grey picture, a region running off an edge is the body or a bright band: left alone.
+    expect(findFilm(await greyScene(await surroundings(640, 480, 140), layers))).toBeNull();
+    // So is a smaller object reaching the edge (a bright implant cut by the border).
+    const small = [{ input: await makeChestLikeJpeg(240, 300, { seed: 4 }), left: 200, top: 178 }];
+    expect(findFilm(await scene(await surroundings(640, 480, 140), small))).toBeNull();
+  });
+
   it('finds the X-ray in simulated phone photos (tilted, lit unevenly, on a light box or a monitor)', async () => {
     const xray = await makeChestLikeJpeg(300, 340, { seed: 5 });
     for (const seed of [1, 2, 3, 4]) {
