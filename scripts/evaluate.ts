@@ -18,6 +18,7 @@ import { readCard } from '../src/model/card.js';
 import {
   evaluateModel,
   describePhotos,
+  describeRejections,
   updateCardWithEvaluation,
   writeEvaluationFiles,
 } from '../src/evaluation/evaluate.js';
@@ -178,15 +179,11 @@ async function run(o: Options): Promise<void> {
     const gate = result.gate;
     if (gate !== undefined) {
       const neg = gate.negativeRejection;
-      const kinds =
-        neg === undefined
-          ? ''
-          : Object.entries(neg.perKind)
-              .map(([k, v]) => `${k} ${v.count}/${v.n}`)
-              .join(', ');
+      const photos = gate.negativePhotoRejection;
       console.log(
         `  gate: accepts ${gate.xrayAcceptance.count}/${gate.xrayAcceptance.n} X-rays` +
-          (neg === undefined ? '' : `; rejects ${neg.overall.count}/${neg.overall.n} negatives (${kinds})`) +
+          (neg === undefined ? '' : `; rejects ${describeRejections(neg)} negatives`) +
+          (photos === undefined ? '' : `, as simulated photos ${describeRejections(photos)}`) +
           (gate.head === undefined
             ? ''
             : ` [head fitted on real negatives: in-sample if these are they; cross-validated ${gate.head.crossValidated?.rejected ?? '–'}/${gate.head.crossValidated?.n ?? '–'}]`),

@@ -14,8 +14,8 @@ import { loadDataset } from '../src/training/datasets.js';
 import { mulberry32, shuffle } from '../src/training/random.js';
 import { fitHeadForModel } from '../src/gate/fit-head.js';
 import { HEAD_FILE } from '../src/gate/head.js';
-import { HEAD_PHOTO_SEED, HEAD_TRAIN_PHOTOS } from '../src/training/pipeline.js';
-import { photoMakers } from './lib/simulate-photo.js';
+import { HEAD_NEGATIVE_PHOTO_SEED, HEAD_PHOTO_SEED, HEAD_TRAIN_PHOTOS } from '../src/training/pipeline.js';
+import { photoMaker, photoMakers } from './lib/simulate-photo.js';
 
 interface Options {
   model?: string;
@@ -23,6 +23,7 @@ interface Options {
   negatives: string;
   trainXrays: number;
   photos: number;
+  negativePhotos: boolean;
   seed: number;
 }
 
@@ -43,6 +44,7 @@ const program = new Command()
     (v) => Number(v),
     HEAD_TRAIN_PHOTOS,
   )
+  .option('--no-negative-photos', 'fit on the negatives without a simulated phone photo of each')
   .option('--seed <n>', 'seed for the sample and the folds', (v) => Number(v), 1)
   .action(run);
 
@@ -67,6 +69,9 @@ async function run(o: Options): Promise<void> {
       HEAD_PHOTO_SEED,
     ),
     negatives: path.resolve(o.negatives),
+    negativePhotos: o.negativePhotos
+      ? (file, i) => photoMaker(file, HEAD_NEGATIVE_PHOTO_SEED + i)
+      : undefined,
     seed: o.seed,
     backend: config.backend,
     log: (line) => console.log(line),

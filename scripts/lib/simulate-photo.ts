@@ -75,7 +75,12 @@ export async function simulatePhoto(
  * fitting the gate's head on photos of training X-rays without holding every photo in memory.
  */
 export function photoMakers(files: readonly string[], firstSeed: number): (() => Promise<Buffer>)[] {
-  return files.map((file, i) => async () => simulatePhoto(await readFile(file), firstSeed + i));
+  return files.map((file, i) => photoMaker(file, firstSeed + i));
+}
+
+/** A maker of one photo of the image in `file`, made only when called. */
+export function photoMaker(file: string, seed: number): () => Promise<Buffer> {
+  return async () => simulatePhoto(await readFile(file), seed);
 }
 
 /** The photo plus where things are in it (the ground truth for the film detector). */

@@ -11,7 +11,7 @@ import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } fr
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
-import { evaluateGate, type GateEvaluation } from './gate-eval.js';
+import { evaluateGate, NEGATIVE_PHOTO_SEED, type GateEvaluation, type Rejections } from './gate-eval.js';
 import { gateAnswer, gateSignals } from '../gate/verdict.js';
 import { calibrate } from '../model/calibration.js';
 import type { ModelSummary } from './compare.js';
@@ -164,6 +164,7 @@ export async function evaluateModel(req: EvaluationRequest): Promise<FullEvaluat
           kept.map((s) => s.file),
           req.negatives,
           segmenter,
+          { photos: req.simulatePhoto === true },
         );
     } finally {
       segmenter?.dispose();
@@ -471,6 +472,13 @@ function unseenKindSentence(head: NonNullable<GateEvaluation['head']>): string {
  * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
  * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
  */
+/** The head's cross-validated figure on the negatives' photos it was fitted on, if it was. */
+function photosCvSentence(head: NonNullable<GateEvaluation['head']>): string {
+  const p = head.crossValidatedPhotos;
+  if (p === null) return '';
+  return ` It was also fitted on a simulated phone photo of each negative (other seeds than the photos above); cross-validated, it rejects ${p.rejected} of ${p.n} of those photos.`;
+}
+
 function tradeOffSentence(head: NonNullable<GateEvaluation['head']>): string {
   if (head.tradeOff.length === 0 || head.crossValidated === null) return '';
   const n = head.crossValidated.n;
@@ -495,12 +503,18 @@ function gateLines(g: GateEvaluation): string[] {
       lines.push(`| ${kind} | ${v.n} | ${v.count} | ${pct(v.rate)} |`);
     const o = g.negativeRejection.overall;
     lines.push(`| **all** | ${o.n} | ${o.count} | ${pct(o.rate)} |`, '', 'Target: >= 95% rejected.', '');
+    if (g.negativePhotoRejection !== undefined)
+      lines.push(
+        `As simulated phone photos (each negative on a light box or a monitor, by the same generator, seed ${NEGATIVE_PHOTO_SEED} + index): rejected ${describeRejections(g.negativePhotoRejection)}.`,
+        '',
+      );
     if (g.head !== undefined)
       lines.push(
         `The gate's head was fitted on real negatives; if these are the same images, the table above is in-sample. ` +
           (g.head.crossValidated === null
             ? 'No cross-validated figure is recorded.'
             : `Cross-validated (each image scored by a head that never saw it): ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} rejected (${pct(g.head.crossValidated.rejected / Math.max(1, g.head.crossValidated.n))}).`) +
+          photosCvSentence(g.head) +
           tradeOffSentence(g.head),
         '',
       );
@@ -586,9 +600,13 @@ export function measuredLimitations(r: FullEvaluation): string[] {
           : ` and rejected ${neg.overall.count} of ${neg.overall.n} non-chest-X-ray images`) +
         '; a stricter gate would refuse more real X-rays, which is worse than no gate.',
     );
+    if (g.negativePhotoRejection !== undefined)
+      out.push(
+        `Measured: shown as simulated phone photos (on a light box or a monitor), the non-chest-X-ray images are rejected ${describeRejections(g.negativePhotoRejection)}.`,
+      );
     if (g.head?.crossValidated != null)
       out.push(
-        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${unseenKindSentence(g.head)}${tradeOffSentence(g.head)}`,
+        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${photosCvSentence(g.head)}${unseenKindSentence(g.head)}${tradeOffSentence(g.head)}`,
       );
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)
@@ -597,6 +615,14 @@ export function measuredLimitations(r: FullEvaluation): string[] {
       );
   }
   return out;
+}
+
+/** "229/241 (ct 58/60, lateral 34/41, ...)". */
+export function describeRejections(r: Rejections): string {
+  const kinds = Object.entries(r.perKind)
+    .map(([kind, v]) => `${kind} ${v.count}/${v.n}`)
+    .join(', ');
+  return `${r.overall.count}/${r.overall.n} (${kinds})`;
 }
 
 /** "raises the accepted X-rays from 570 to 576 of 579", or "leaves ... at 576 of 579". */

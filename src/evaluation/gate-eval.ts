@@ -18,9 +18,23 @@ export interface GateRate {
   reasons: Record<string, number>;
 }
 
+/** Negatives rejected, over all and per kind. */
+export interface Rejections {
+  overall: GateRate;
+  perKind: Record<string, GateRate>;
+}
+
+/** Seeds of the negatives' simulated photos: apart from training's, the gate head's and the test photos'. */
+export const NEGATIVE_PHOTO_SEED = 3_000_000;
+
 export interface GateEvaluation {
   xrayAcceptance: GateRate;
-  negativeRejection?: { overall: GateRate; perKind: Record<string, GateRate> };
+  negativeRejection?: Rejections;
+  /**
+   * The same negatives, each as a simulated phone photo of it on a light box or a monitor (with
+   * `photos`): a user with a knee X-ray or a CT slice photographs it as they would a chest film.
+   */
+  negativePhotoRejection?: Rejections;
   /**
    * What the lung check adds: the same figures with and without it (each signal is computed
    * for every image, so the counts do not depend on the order the engine checks them in).
@@ -40,6 +54,8 @@ export interface GateEvaluation {
   head?: {
     threshold: number;
     crossValidated: { n: number; rejected: number } | null;
+    /** The negatives' simulated phone photos the head was fitted on, cross-validated; null if not fitted on photos. */
+    crossValidatedPhotos: { n: number; rejected: number } | null;
     /** Other operating points, as fit-gate measured them (metrics.gateHead.tradeOff); empty if not recorded. */
     tradeOff: TradeOffPoint[];
     /** Per kind, rejection by a head fitted without any image of that kind (metrics.gateHead); empty if not recorded. */
@@ -50,11 +66,11 @@ export interface GateEvaluation {
 async function signalsOf(
   engine: Engine,
   segmenter: Segmenter | undefined,
-  files: readonly string[],
+  images: readonly (() => Promise<Uint8Array>)[],
 ): Promise<GateSignals[]> {
-  return mapWithConcurrency(files, 2, async (file) => {
+  return mapWithConcurrency(images, 2, async (image) => {
     try {
-      const prepared = await engine.prepare(await readFile(file), DATASET_LIMITS);
+      const prepared = await engine.prepare(await image(), DATASET_LIMITS);
       const mask = prepared.lungs ?? (await segmenter?.segment(prepared.decoded));
       const analysis = await engine.analyse(prepared.input, false);
       return gateSignals(engine.gate, prepared, analysis.features, mask, engine.lungs ?? segmenter);
@@ -71,19 +87,35 @@ function rate(results: readonly string[], counted: (r: string) => boolean): Gate
   return { n: results.length, count, rate: results.length === 0 ? null : count / results.length, reasons };
 }
 
+/** Over all and per kind (`kinds[i]` is result i's). */
+function rejections(results: readonly string[], kinds: readonly string[]): Rejections {
+  const refused = (r: string) => r !== 'accepted';
+  const perKind: Record<string, GateRate> = {};
+  for (const kind of [...new Set(kinds)].sort())
+    perKind[kind] = rate(
+      results.filter((_, i) => kinds[i] === kind),
+      refused,
+    );
+  return { overall: rate(results, refused), perKind };
+}
+
+const fromFile = (file: string) => () => readFile(file);
+
 /**
  * The gate's figures: how many real X-rays it lets through, and how many non-X-rays it stops
- * (per kind, from a negatives folder with `manifest.csv`: file,kind,...), and what the lung
- * check adds (with `segmenter` for a model without a lung step of its own).
+ * (per kind, from a negatives folder with `manifest.csv`: file,kind,...), with `photos` also as
+ * simulated phone photos, and what the lung check adds (with `segmenter` for a model without a
+ * lung step of its own).
  */
 export async function evaluateGate(
   engine: Engine,
   xrayFiles: readonly string[],
   negativesDir?: string,
   segmenter?: Segmenter,
+  options: { photos?: boolean } = {},
 ): Promise<GateEvaluation> {
   const inUse = engine.lungs !== undefined;
-  const xraySignals = await signalsOf(engine, segmenter, xrayFiles);
+  const xraySignals = await signalsOf(engine, segmenter, xrayFiles.map(fromFile));
   const accepted = (r: string) => r === 'accepted';
   const refused = (r: string) => r !== 'accepted';
   const xray = rate(
@@ -97,25 +129,27 @@ export async function evaluateGate(
           file: string;
           kind: string;
         }[]);
-  const negSignals = await signalsOf(
-    engine,
-    segmenter,
-    rows.map((r) => path.join(negativesDir ?? '', r.file)),
-  );
+  const negFiles = rows.map((r) => path.join(negativesDir ?? '', r.file));
+  const negSignals = await signalsOf(engine, segmenter, negFiles.map(fromFile));
   const result: GateEvaluation = { xrayAcceptance: xray };
   const head = engine.gate?.settings.head;
   if (head !== undefined) {
     const recorded = engine.card.metrics?.['gateHead'] as
       | {
-          crossValidated?: { overall?: { n: number; rejected: number } };
+          crossValidated?: {
+            overall?: { n: number; rejected: number };
+            photos?: { overall?: { n: number; rejected: number } };
+          };
           tradeOff?: TradeOffPoint[];
           leaveOneKindOut?: Record<string, Rejection>;
         }
       | undefined;
     const cv = recorded?.crossValidated?.overall;
+    const cvPhotos = recorded?.crossValidated?.photos?.overall;
     result.head = {
       threshold: head.threshold,
       crossValidated: cv === undefined ? null : { n: cv.n, rejected: cv.rejected },
+      crossValidatedPhotos: cvPhotos === undefined ? null : { n: cvPhotos.n, rejected: cvPhotos.rejected },
       tradeOff: recorded?.tradeOff ?? [],
       leaveOneKindOut: Object.fromEntries(
         Object.entries(recorded?.leaveOneKindOut ?? {}).map(([kind, r]) => [
@@ -125,15 +159,24 @@ export async function evaluateGate(
       ),
     };
   }
-  if (rows.length > 0) {
-    const results = negSignals.map((s) => gateAnswer(s, inUse));
-    const perKind: Record<string, GateRate> = {};
-    for (const kind of [...new Set(rows.map((r) => r.kind))].sort())
-      perKind[kind] = rate(
-        results.filter((_, i) => rows[i]?.kind === kind),
-        refused,
-      );
-    result.negativeRejection = { overall: rate(results, refused), perKind };
+  const kinds = rows.map((r) => r.kind);
+  if (rows.length > 0)
+    result.negativeRejection = rejections(
+      negSignals.map((s) => gateAnswer(s, inUse)),
+      kinds,
+    );
+  if (rows.length > 0 && options.photos === true) {
+    // The generator is measurement tooling (scripts/), loaded only when asked for.
+    const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+    const photoSignals = await signalsOf(
+      engine,
+      segmenter,
+      negFiles.map((file, i) => async () => simulatePhoto(await readFile(file), NEGATIVE_PHOTO_SEED + i)),
+    );
+    result.negativePhotoRejection = rejections(
+      photoSignals.map((s) => gateAnswer(s, inUse)),
+      kinds,
+    );
   }
   const finder = engine.lungs ?? segmenter;
   if (finder !== undefined) {
@@ -143,9 +186,9 @@ export async function evaluateGate(
       n: signals.length,
     });
     const perKind: Record<string, { without: number; with: number; n: number }> = {};
-    for (const kind of [...new Set(rows.map((r) => r.kind))].sort())
+    for (const kind of [...new Set(kinds)].sort())
       perKind[kind] = compare(
-        negSignals.filter((_, i) => rows[i]?.kind === kind),
+        negSignals.filter((_, i) => kinds[i] === kind),
         refused,
       );
     result.lungSignal = {

@@ -40,10 +40,11 @@ export interface NegativeExample extends GateExample {
   /** Images of one group (e.g. panels of one figure) stay in one fold. */
   group: string;
   /**
-   * A made variant of another negative (its mirror image), in the same group: fitted on, never
-   * counted, so the figures stay those of the real images.
+   * A made variant of another negative (its mirror image, or a simulated phone photo of it), in
+   * the same group: fitted on, never counted with the real images, so their figures stay theirs.
+   * Photos are scored apart (`crossValidated.photos`).
    */
-  variant?: boolean;
+  variant?: 'mirror' | 'photo';
 }
 
 /** An image file, or a maker of image bytes (a simulated phone photo of a training X-ray). */
@@ -104,8 +105,16 @@ export interface HeadFit {
   threshold: number;
   /** Validation X-rays accepted by the whole gate with the head. */
   valAcceptance: { n: number; accepted: number };
-  /** Each negative scored by a head fitted without its fold (5 folds, stratified by kind). */
-  crossValidated: { overall: Rejection; perKind: Record<string, Rejection> };
+  /**
+   * Each negative scored by a head fitted without its fold (5 folds, stratified by kind); with
+   * photo variants, those photos too, apart (a head fitted without the photo's image and its
+   * variants).
+   */
+  crossValidated: {
+    overall: Rejection;
+    perKind: Record<string, Rejection>;
+    photos?: { overall: Rejection; perKind: Record<string, Rejection> };
+  };
   /** Each kind scored by a head fitted without any image of that kind. */
   leaveOneKindOut: Record<string, Rejection>;
   /** The cost of other operating points: one per validation acceptance of TRADE_OFF_ACCEPTANCES. */
@@ -196,11 +205,13 @@ export function fitGateHead(
   }
   // Cross-validated verdicts at VAL_ACCEPTANCE and at each trade-off point, one fit per fold.
   // The real images, by index: only they are held out and counted; variants are only fitted on.
-  const real = negatives.flatMap((e, i) => (e.variant === true ? [] : [i]));
+  const real = negatives.flatMap((e, i) => (e.variant === undefined ? [i] : []));
+  const photos = negatives.flatMap((e, i) => (e.variant === 'photo' ? [i] : []));
   const acceptances = [VAL_ACCEPTANCE, ...TRADE_OFF_ACCEPTANCES];
   const cv = acceptances.map(() => new Array<boolean>(negatives.length).fill(false));
   for (let k = 0; k < FOLDS; k++) {
-    const held = real.filter((i) => fold.get((negatives[i] as NegativeExample).group) === k);
+    const inFold = (i: number) => fold.get((negatives[i] as NegativeExample).group) === k;
+    const held = [...real.filter(inFold), ...photos.filter(inFold)];
     if (held.length === 0) continue;
     const fit = fitWith(
       trainXrays,
@@ -216,6 +227,8 @@ export function fitGateHead(
   const counted = (verdicts: readonly boolean[]) => real.map((i) => verdicts[i] ?? false);
   const realNegatives = real.map((i) => negatives[i] as NegativeExample);
   const chosen = counted(cv[0] as boolean[]);
+  const photoNegatives = photos.map((i) => negatives[i] as NegativeExample);
+  const photoVerdicts = photos.map((i) => cv[0]?.[i] ?? false);
 
   const leaveOneKindOut: Record<string, Rejection> = {};
   for (const kind of [...new Set(negatives.map((e) => e.kind))].sort()) {
@@ -240,7 +253,18 @@ export function fitGateHead(
     params: final.params,
     threshold,
     valAcceptance: { n: valXrays.length, accepted: valAccepted(threshold) },
-    crossValidated: { overall: rejection(realNegatives, chosen), perKind: perKind(realNegatives, chosen) },
+    crossValidated: {
+      overall: rejection(realNegatives, chosen),
+      perKind: perKind(realNegatives, chosen),
+      ...(photos.length === 0
+        ? {}
+        : {
+            photos: {
+              overall: rejection(photoNegatives, photoVerdicts),
+              perKind: perKind(photoNegatives, photoVerdicts),
+            },
+          }),
+    },
     leaveOneKindOut,
     tradeOff: TRADE_OFF_ACCEPTANCES.map((acceptance, a) => ({
       acceptance,
@@ -265,6 +289,12 @@ export interface HeadRequest {
    * photo of a film as readily as the film.
    */
   trainPhotos?: readonly ImageSource[] | undefined;
+  /**
+   * A simulated phone photo of the negative in `file` (the `index`th in the manifest), fitted on
+   * as a variant of it: a knee X-ray photographed on a monitor should be refused as the knee
+   * X-ray is. Their cross-validated rejection is reported apart.
+   */
+  negativePhotos?: ((file: string, index: number) => ImageSource) | undefined;
   /** Folder of real negatives with manifest.csv (file,kind[,origin]). */
   negatives: string;
   seed?: number;
@@ -288,7 +318,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
   let fit: HeadFit;
   try {
     req.log?.(
-      `Gate head: scoring ${req.trainFiles.length} training X-rays, ${photos} photos of training X-rays, ${req.valFiles.length} validation X-rays and ${rows.length} negatives (training X-rays and negatives also as mirror images)...`,
+      `Gate head: scoring ${req.trainFiles.length} training X-rays, ${photos} photos of training X-rays, ${req.valFiles.length} validation X-rays and ${rows.length} negatives (training X-rays and negatives also as mirror images${req.negativePhotos === undefined ? '' : ', negatives also as simulated phone photos'})...`,
     );
     const kept = (xs: (GateExample | undefined)[]) => xs.filter((x): x is GateExample => x !== undefined);
     const trainX = kept(
@@ -302,12 +332,22 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     const files = rows.map((r) => path.join(req.negatives, r.file));
     const negs = await gateExamples(engine, files);
     const mirrors = await gateExamples(engine, files.map(mirrored));
+    const negativePhotos = req.negativePhotos;
+    const photoNegs =
+      negativePhotos === undefined
+        ? []
+        : await gateExamples(
+            engine,
+            files.map((f, i) => negativePhotos(f, i)),
+          );
     const negatives: NegativeExample[] = rows.flatMap((r, i) => {
       const group = negativeGroup(r.origin ?? r.file);
-      const [e, m] = [negs[i], mirrors[i]];
+      const made = (e: GateExample | undefined, variant: 'mirror' | 'photo') =>
+        e === undefined ? [] : [{ ...e, kind: r.kind, group, variant }];
       return [
-        ...(e === undefined ? [] : [{ ...e, kind: r.kind, group }]),
-        ...(m === undefined ? [] : [{ ...m, kind: r.kind, group, variant: true }]),
+        ...(negs[i] === undefined ? [] : [{ ...(negs[i] as GateExample), kind: r.kind, group }]),
+        ...made(mirrors[i], 'mirror'),
+        ...made(photoNegs[i], 'photo'),
       ];
     });
     fit = fitGateHead(trainX, valX, negatives, req.seed ?? 1);
@@ -322,7 +362,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     head: {
       file: HEAD_FILE,
       threshold: fit.threshold,
-      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives, each image also as its mirror image; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives, each image also as its mirror image${req.negativePhotos === undefined ? '' : ' (negatives also as a simulated phone photo)'}; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
     },
   };
   card.metrics = {
@@ -355,6 +395,15 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
   for (const [kind, r] of Object.entries(fit.crossValidated.perKind))
     req.log?.(
       `  ${kind}: ${pct(r.rejected, r.n)} (without the head ${r.rejectedWithoutHead}; with the kind left out of fitting ${fit.leaveOneKindOut[kind]?.rejected ?? '–'})`,
+    );
+  const asPhotos = fit.crossValidated.photos;
+  if (asPhotos !== undefined)
+    req.log?.(
+      `Gate head: cross-validated, the negatives as simulated phone photos rejected ${pct(asPhotos.overall.rejected, asPhotos.overall.n)} (${Object.entries(
+        asPhotos.perKind,
+      )
+        .map(([kind, r]) => `${kind} ${r.rejected}/${r.n}`)
+        .join(', ')}).`,
     );
   return fit;
 }

@@ -92,6 +92,8 @@ const HEAD_TRAIN_XRAYS = 800;
 export const HEAD_TRAIN_PHOTOS = 300;
 /** Seeds of those photos: apart from training's and evaluation's. */
 export const HEAD_PHOTO_SEED = 2_000_000;
+/** Seeds of the negatives' photos the head fits on: apart from those and from evaluate's (3,000,000). */
+export const HEAD_NEGATIVE_PHOTO_SEED = 4_000_000;
 
 export const SEED_PREPROCESSING: PreprocessingSpec = {
   size: 64,
@@ -381,17 +383,19 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
 
   if (req.negatives !== undefined) {
     const sample = shuffle([...preparedTrain.samples], mulberry32(req.seed)).slice(0, HEAD_TRAIN_XRAYS);
-    const trainPhotos =
-      photos === undefined
-        ? undefined
-        : (await import('../../scripts/lib/simulate-photo.js')).photoMakers(
-            sample.slice(0, HEAD_TRAIN_PHOTOS).map((s) => s.file),
-            HEAD_PHOTO_SEED,
-          );
+    // A model that reads photos gets a head fitted on photos: of training X-rays and of negatives.
+    const photoLib = photos === undefined ? undefined : await import('../../scripts/lib/simulate-photo.js');
     await fitHeadForModel({
       modelDir: staged,
       trainFiles: sample.map((s) => s.file),
-      trainPhotos,
+      trainPhotos: photoLib?.photoMakers(
+        sample.slice(0, HEAD_TRAIN_PHOTOS).map((s) => s.file),
+        HEAD_PHOTO_SEED,
+      ),
+      negativePhotos:
+        photoLib === undefined
+          ? undefined
+          : (file, i) => photoLib.photoMaker(file, HEAD_NEGATIVE_PHOTO_SEED + i),
       valFiles: preparedVal.samples.map((s) => s.file),
       negatives: req.negatives,
       seed: req.seed,

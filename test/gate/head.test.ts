@@ -16,7 +16,13 @@ import { VAL_ACCEPTANCE } from '../../src/gate/fit.js';
 import { mulberry32, randomNormal } from '../../src/training/random.js';
 import { createEngine } from '../../src/classifier/engine.js';
 import { readCard } from '../../src/model/card.js';
-import { evaluateModel, markdownReport, measuredLimitations } from '../../src/evaluation/evaluate.js';
+import {
+  describeRejections,
+  evaluateModel,
+  markdownReport,
+  measuredLimitations,
+} from '../../src/evaluation/evaluate.js';
+import type { Rejections } from '../../src/evaluation/gate-eval.js';
 import { makeTestModel } from '../helpers/model.js';
 import { makeChestLikeJpeg, makeColourPhotoJpeg } from '../helpers/images.js';
 import { makeTempDir, removeDir } from '../training/fixtures.js';
@@ -120,7 +126,7 @@ describe('fitGateHead', () => {
     const variants: NegativeExample[] = real.map((e) => ({
       ...e,
       input: blob(-2, 1)[0] ?? [],
-      variant: true,
+      variant: 'mirror',
     }));
     const fit = fitGateHead(xrays.slice(0, 60), xrays.slice(60), [...real, ...variants]);
     expect(fit.crossValidated.overall.n).toBe(30);
@@ -131,6 +137,31 @@ describe('fitGateHead', () => {
     const without = fitGateHead(xrays.slice(0, 60), xrays.slice(60), real);
     expect(without.crossValidated.overall.n).toBe(30);
     expect(fit.params.weights).not.toEqual(without.params.weights);
+    expect(fit.crossValidated.photos).toBeUndefined();
+  });
+
+  it('scores photo variants of negatives apart, each by a head fitted without its image', () => {
+    const x = (v: number[]) => ({ input: v, refusedBefore: false });
+    const xrays = blob(-2, 80).map(x);
+    const far: NegativeExample[] = blob(2, 20).map((v, i) => ({ ...x(v), kind: 'far', group: `f${i}` }));
+    const further: NegativeExample[] = blob(3, 10).map((v, i) => ({
+      ...x(v),
+      kind: 'further',
+      group: `g${i}`,
+    }));
+    // Half the photos look like their negative, half like X-rays: a head that never saw a photo's
+    // own group cannot learn the lookalikes, so they are let through.
+    const photos: NegativeExample[] = far.map((e, i) => ({
+      ...e,
+      input: i < 10 ? (blob(2, 1)[0] ?? []) : (blob(-2, 1)[0] ?? []),
+      variant: 'photo',
+    }));
+    const fit = fitGateHead(xrays.slice(0, 60), xrays.slice(60), [...far, ...further, ...photos]);
+    expect(fit.crossValidated.overall.n).toBe(30);
+    expect(fit.crossValidated.photos?.overall.n).toBe(20);
+    expect(fit.crossValidated.photos?.perKind['far']?.n).toBe(20);
+    expect(fit.crossValidated.photos?.overall.rejected).toBeGreaterThanOrEqual(9);
+    expect(fit.crossValidated.photos?.overall.rejected).toBeLessThanOrEqual(12);
   });
 
   it('lets VAL_ACCEPTANCE of all validation X-rays through, counting those the earlier stages refused', () => {
@@ -245,11 +276,18 @@ describe('npm run fit-gate', () => {
     );
     expect(stdout).toMatch(/cross-validated negatives rejected \d+\/21/);
     expect(stdout).toContain('24 training X-rays, 4 photos of training X-rays');
-    expect(stdout).toContain('(training X-rays and negatives also as mirror images)');
+    expect(stdout).toContain(
+      '(training X-rays and negatives also as mirror images, negatives also as simulated phone photos)',
+    );
+    expect(stdout).toMatch(
+      /the negatives as simulated phone photos rejected \d+\/21 .*\(gradient \d+\/10, noise \d+\/10, photo \d+\/1\)/,
+    );
     const card = await readCard(modelDir);
     expect(card.gate?.head?.file).toBe('gate-head.json');
     expect(card.gate?.head?.rule).toContain('simulated phone photos of 4 of them');
     expect(card.gate?.head?.rule).toContain('each image also as its mirror image');
+    expect(card.gate?.head?.rule).toContain('(negatives also as a simulated phone photo)');
+    expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { photos: { overall: { n: 21 } } } });
     expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
     await fs.access(path.join(modelDir, 'gate-head.json'));
     // The trade-off: printed, in the card, and in the evaluation's report and limitations.
@@ -261,8 +299,23 @@ describe('npm run fit-gate', () => {
       data: path.join(dir, 'data'),
       split: 'val',
       negatives: path.join(dir, 'negatives'),
+      simulatePhoto: true,
     });
     expect(evaluation.gate?.head?.tradeOff).toEqual(tradeOff);
+    expect(evaluation.gate?.head?.crossValidatedPhotos?.n).toBe(21);
+    expect(markdownReport(evaluation, [])).toMatch(/cross-validated, it rejects \d+ of 21 of those photos/);
+    // With --simulate-photo, every negative is also judged as a phone photo of it, kind by kind.
+    const asPhotos = evaluation.gate?.negativePhotoRejection;
+    expect(asPhotos?.overall.n).toBe(21);
+    expect(Object.fromEntries(Object.entries(asPhotos?.perKind ?? {}).map(([k, v]) => [k, v.n]))).toEqual({
+      gradient: 10,
+      noise: 10,
+      photo: 1,
+    });
+    const photoFigures = describeRejections(asPhotos as Rejections);
+    expect(markdownReport(evaluation, [])).toContain(`As simulated phone photos`);
+    expect(markdownReport(evaluation, [])).toContain(`rejected ${photoFigures}.`);
+    expect(measuredLimitations(evaluation).join('\n')).toContain(`shown as simulated phone photos`);
     expect(markdownReport(evaluation, [])).toMatch(
       /Other operating points .*: 98%: \d+ accepted, \d+\/21 rejected;/,
     );
