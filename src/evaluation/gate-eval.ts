@@ -167,11 +167,11 @@ export async function evaluateGate(
     );
   if (rows.length > 0 && options.photos === true) {
     // The generator is measurement tooling (scripts/), loaded only when asked for.
-    const { simulatePhoto } = await import('../../scripts/lib/simulate-photo.js');
+    const { photoMaker } = await import('../../scripts/lib/simulate-photo.js');
     const photoSignals = await signalsOf(
       engine,
       segmenter,
-      negFiles.map((file, i) => async () => simulatePhoto(await readFile(file), NEGATIVE_PHOTO_SEED + i)),
+      negFiles.map((file, i) => photoMaker(file, NEGATIVE_PHOTO_SEED + i)),
     );
     result.negativePhotoRejection = rejections(
       photoSignals.map((s) => gateAnswer(s, inUse)),

@@ -332,23 +332,13 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     const files = rows.map((r) => path.join(req.negatives, r.file));
     const negs = await gateExamples(engine, files);
     const mirrors = await gateExamples(engine, files.map(mirrored));
-    const negativePhotos = req.negativePhotos;
     const photoNegs =
-      negativePhotos === undefined
-        ? []
-        : await gateExamples(
-            engine,
-            files.map((f, i) => negativePhotos(f, i)),
-          );
+      req.negativePhotos === undefined ? [] : await gateExamples(engine, files.map(req.negativePhotos));
     const negatives: NegativeExample[] = rows.flatMap((r, i) => {
       const group = negativeGroup(r.origin ?? r.file);
-      const made = (e: GateExample | undefined, variant: 'mirror' | 'photo') =>
-        e === undefined ? [] : [{ ...e, kind: r.kind, group, variant }];
-      return [
-        ...(negs[i] === undefined ? [] : [{ ...(negs[i] as GateExample), kind: r.kind, group }]),
-        ...made(mirrors[i], 'mirror'),
-        ...made(photoNegs[i], 'photo'),
-      ];
+      const example = (e: GateExample | undefined, variant?: 'mirror' | 'photo'): NegativeExample[] =>
+        e === undefined ? [] : [{ ...e, kind: r.kind, group, ...(variant === undefined ? {} : { variant }) }];
+      return [...example(negs[i]), ...example(mirrors[i], 'mirror'), ...example(photoNegs[i], 'photo')];
     });
     fit = fitGateHead(trainX, valX, negatives, req.seed ?? 1);
   } finally {
