@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -9,6 +8,7 @@ import { makeTestModel } from '../helpers/model.js';
 import { makeChestLikeJpeg, makeColourPhotoJpeg, makeFilmPhotoJpeg } from '../helpers/images.js';
 import { makeDicom } from '../helpers/dicom.js';
 import { messages } from '../../src/messages/index.js';
+import { makeTempDir, removeDir } from '../training/fixtures.js';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -35,7 +35,7 @@ async function classify(
 
 beforeAll(async () => {
   modelDir = await makeTestModel({ version: 'cli-test' });
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'xray-cli-'));
+  dir = await makeTempDir('xray-cli');
   await fs.writeFile(path.join(dir, 'chest.jpg'), await makeChestLikeJpeg(300, 320));
   await fs.writeFile(path.join(dir, 'photo.jpg'), await makeColourPhotoJpeg());
   await fs.writeFile(path.join(dir, 'film-photo.jpg'), await makeFilmPhotoJpeg());
@@ -50,7 +50,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+afterAll(() => removeDir(dir));
 
 describe('npm run classify', () => {
   it('prints one line per image and the disclaimer once', async () => {
