@@ -15,7 +15,7 @@ import { mulberry32, shuffle } from '../src/training/random.js';
 import { fitHeadForModel } from '../src/gate/fit-head.js';
 import { HEAD_FILE } from '../src/gate/head.js';
 import { HEAD_NEGATIVE_PHOTO_SEED, HEAD_PHOTO_SEED, HEAD_TRAIN_PHOTOS } from '../src/training/pipeline.js';
-import { photoMaker, photoMakers } from './lib/simulate-photo.js';
+import { photoMakers, photoOfEachVariant } from './lib/simulate-photo.js';
 
 interface Options {
   model?: string;
@@ -44,7 +44,10 @@ const program = new Command()
     (v) => Number(v),
     HEAD_TRAIN_PHOTOS,
   )
-  .option('--no-negative-photos', 'fit on the negatives without a simulated phone photo of each')
+  .option(
+    '--no-negative-photos',
+    'fit on the negatives without simulated phone photos of each (one on a light box, one on a monitor)',
+  )
   .option('--seed <n>', 'seed for the sample and the folds', (v) => Number(v), 1)
   .action(run);
 
@@ -70,7 +73,7 @@ async function run(o: Options): Promise<void> {
     ),
     negatives: path.resolve(o.negatives),
     negativePhotos: o.negativePhotos
-      ? (file, i) => photoMaker(file, HEAD_NEGATIVE_PHOTO_SEED + i)
+      ? (file, i) => photoOfEachVariant(file, HEAD_NEGATIVE_PHOTO_SEED + i)
       : undefined,
     seed: o.seed,
     backend: config.backend,

@@ -19,7 +19,8 @@ import {
   type Random,
 } from '../../src/training/random.js';
 
-export type PhotoVariant = 'film' | 'monitor';
+export const PHOTO_VARIANTS = ['film', 'monitor'] as const;
+export type PhotoVariant = (typeof PHOTO_VARIANTS)[number];
 
 /** The photo's ingredients, each of which can be switched off to measure what it costs. */
 export const PHOTO_EFFECTS = [
@@ -79,8 +80,20 @@ export function photoMakers(files: readonly string[], firstSeed: number): (() =>
 }
 
 /** A maker of one photo of the image in `file`, made only when called. */
-export function photoMaker(file: string, seed: number): () => Promise<Buffer> {
-  return async () => simulatePhoto(await readFile(file), seed);
+export function photoMaker(
+  file: string,
+  seed: number,
+  options: SimulatePhotoOptions = {},
+): () => Promise<Buffer> {
+  return async () => simulatePhoto(await readFile(file), seed, options);
+}
+
+/**
+ * Makers of one photo of the image in `file` of each kind (on a light box, on a monitor), with the
+ * same seed: for fitting the gate's head, which should refuse a knee X-ray however it is shown.
+ */
+export function photoOfEachVariant(file: string, seed: number): (() => Promise<Buffer>)[] {
+  return PHOTO_VARIANTS.map((variant) => photoMaker(file, seed, { variant }));
 }
 
 /** The photo plus where things are in it (the ground truth for the film detector). */

@@ -7,7 +7,7 @@ import { prepareInputs } from '../training/inputs.js';
 import { inputCache, type InputCache } from '../training/input-cache.js';
 import { refreshLosoSentences } from './compare.js';
 import { fmt, summary } from './figures.js';
-import { auc, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
+import { auc, ece, evaluateAll, reliabilityBins, rocCurve, type EvaluationReport } from './metrics.js';
 import { reliabilityPlot, rocPlot, trainingCurvesPlot, type TrainingHistoryEntry } from './plots.js';
 import { readCard, writeCard } from '../model/card.js';
 import { BASE_LIMITATIONS } from '../model/card-text.js';
@@ -56,6 +56,11 @@ export type PhotoFigures = {
   /** Mean and median |probability on the photo - probability on the original|. */
   meanAbsDelta: number;
   medianAbsDelta: number;
+  /**
+   * Expected calibration error of the photos' answers against the labels (10 bins): whether a
+   * photo's probability still means what it says. Null with no photos.
+   */
+  ece: number | null;
   n: number;
 };
 
@@ -288,7 +293,7 @@ const PHOTO_KIND_NAMES: Record<string, string> = { film: 'films on a light box',
 /** The phone-photo figures in one sentence (report, card, console). */
 export function describePhotos(p: PhotoRobustness): string {
   const figures = (f: PhotoFigures) =>
-    `AUC ${fmt(f.auc)} (${fmt(f.aucDrop)} below the originals), mean |change in probability| ${fmt(f.meanAbsDelta)} (median ${fmt(f.medianAbsDelta)})`;
+    `AUC ${fmt(f.auc)} (${fmt(f.aucDrop)} below the originals), mean |change in probability| ${fmt(f.meanAbsDelta)} (median ${fmt(f.medianAbsDelta)}), calibration error (ECE) ${fmt(f.ece)}`;
   const gate =
     p.gate === undefined
       ? ''
@@ -325,7 +330,7 @@ function photoFigures(
 
 /**
  * The phone-photo figures of paired answers (the same image as itself and as a photo): AUC on the
- * photos, its drop from the originals' AUC, and the changes in probability.
+ * photos, its drop from the originals' AUC, the changes in probability, and the photos' ECE.
  */
 export function pairedPhotoFigures(
   labels: readonly number[],
@@ -342,6 +347,7 @@ export function pairedPhotoFigures(
     aucDrop: photoAuc === null || cleanAuc === null ? null : cleanAuc - photoAuc,
     meanAbsDelta: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
     medianAbsDelta: deltas.length === 0 ? Number.NaN : (deltas[Math.floor((deltas.length - 1) / 2)] ?? 0),
+    ece: n === 0 ? null : finite(ece(labels, onPhotos)),
     n,
   };
 }
@@ -469,16 +475,21 @@ function unseenKindSentence(head: NonNullable<GateEvaluation['head']>): string {
 }
 
 /**
+ * The head's cross-validated figure on the negatives' photos it was fitted on, if it was;
+ * `negatives` is how many negatives there are (the photos per negative follow from it).
+ */
+function photosCvSentence(head: NonNullable<GateEvaluation['head']>, negatives: number): string {
+  const p = head.crossValidatedPhotos;
+  if (p === null) return '';
+  const each = negatives > 0 ? Math.round(p.n / negatives) : 1;
+  const fitted = each === 1 ? 'a simulated phone photo' : `${each} simulated phone photos`;
+  return ` It was also fitted on ${fitted} of each negative (other seeds than the photos above); cross-validated, it rejects ${p.rejected} of ${p.n} of those photos.`;
+}
+
+/**
  * The head's other operating points (fit-gate's trade-off), as a sentence: what letting more or
  * fewer validation X-rays through would cost in negatives let through. Empty when not recorded.
  */
-/** The head's cross-validated figure on the negatives' photos it was fitted on, if it was. */
-function photosCvSentence(head: NonNullable<GateEvaluation['head']>): string {
-  const p = head.crossValidatedPhotos;
-  if (p === null) return '';
-  return ` It was also fitted on a simulated phone photo of each negative (other seeds than the photos above); cross-validated, it rejects ${p.rejected} of ${p.n} of those photos.`;
-}
-
 function tradeOffSentence(head: NonNullable<GateEvaluation['head']>): string {
   if (head.tradeOff.length === 0 || head.crossValidated === null) return '';
   const n = head.crossValidated.n;
@@ -514,7 +525,7 @@ function gateLines(g: GateEvaluation): string[] {
           (g.head.crossValidated === null
             ? 'No cross-validated figure is recorded.'
             : `Cross-validated (each image scored by a head that never saw it): ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} rejected (${pct(g.head.crossValidated.rejected / Math.max(1, g.head.crossValidated.n))}).`) +
-          photosCvSentence(g.head) +
+          photosCvSentence(g.head, g.negativeRejection?.overall.n ?? 0) +
           tradeOffSentence(g.head),
         '',
       );
@@ -606,7 +617,7 @@ export function measuredLimitations(r: FullEvaluation): string[] {
       );
     if (g.head?.crossValidated != null)
       out.push(
-        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${photosCvSentence(g.head)}${unseenKindSentence(g.head)}${tradeOffSentence(g.head)}`,
+        `Measured: the gate's head was fitted on the real negatives; cross-validated, it rejects ${g.head.crossValidated.rejected} of ${g.head.crossValidated.n} of them (see metrics.gateHead per kind; lateral chest X-rays are the hardest).${photosCvSentence(g.head, g.negativeRejection?.overall.n ?? 0)}${unseenKindSentence(g.head)}${tradeOffSentence(g.head)}`,
       );
     const l = g.lungSignal;
     if (l !== undefined && l.inUse)

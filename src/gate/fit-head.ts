@@ -290,11 +290,11 @@ export interface HeadRequest {
    */
   trainPhotos?: readonly ImageSource[] | undefined;
   /**
-   * A simulated phone photo of the negative in `file` (the `index`th in the manifest), fitted on
-   * as a variant of it: a knee X-ray photographed on a monitor should be refused as the knee
+   * Simulated phone photos of the negative in `file` (the `index`th in the manifest), fitted on
+   * as variants of it: a knee X-ray photographed on a monitor should be refused as the knee
    * X-ray is. Their cross-validated rejection is reported apart.
    */
-  negativePhotos?: ((file: string, index: number) => ImageSource) | undefined;
+  negativePhotos?: ((file: string, index: number) => readonly ImageSource[]) | undefined;
   /** Folder of real negatives with manifest.csv (file,kind[,origin]). */
   negatives: string;
   seed?: number;
@@ -315,6 +315,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
   }[];
   const engine = await createEngine({ modelDir: req.modelDir, backend: req.backend });
   const photos = req.trainPhotos?.length ?? 0;
+  let photosPerNegative = 0;
   let fit: HeadFit;
   try {
     req.log?.(
@@ -332,13 +333,20 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     const files = rows.map((r) => path.join(req.negatives, r.file));
     const negs = await gateExamples(engine, files);
     const mirrors = await gateExamples(engine, files.map(mirrored));
-    const photoNegs =
-      req.negativePhotos === undefined ? [] : await gateExamples(engine, files.map(req.negativePhotos));
+    const photoNegs: (GateExample | undefined)[][] = [];
+    if (req.negativePhotos !== undefined)
+      for (const [i, file] of files.entries())
+        photoNegs.push(await gateExamples(engine, req.negativePhotos(file, i)));
+    photosPerNegative = Math.max(0, ...photoNegs.map((set) => set.length));
     const negatives: NegativeExample[] = rows.flatMap((r, i) => {
       const group = negativeGroup(r.origin ?? r.file);
       const example = (e: GateExample | undefined, variant?: 'mirror' | 'photo'): NegativeExample[] =>
         e === undefined ? [] : [{ ...e, kind: r.kind, group, ...(variant === undefined ? {} : { variant }) }];
-      return [...example(negs[i]), ...example(mirrors[i], 'mirror'), ...example(photoNegs[i], 'photo')];
+      return [
+        ...example(negs[i]),
+        ...example(mirrors[i], 'mirror'),
+        ...(photoNegs[i] ?? []).flatMap((e) => example(e, 'photo')),
+      ];
     });
     fit = fitGateHead(trainX, valX, negatives, req.seed ?? 1);
   } finally {
@@ -352,7 +360,7 @@ export async function fitHeadForModel(req: HeadRequest): Promise<HeadFit> {
     head: {
       file: HEAD_FILE,
       threshold: fit.threshold,
-      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives, each image also as its mirror image${req.negativePhotos === undefined ? '' : ' (negatives also as a simulated phone photo)'}; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
+      rule: `logistic regression (class-balanced, L2 ${HEAD_L2}) on the penultimate features, their log distance, the lung mask's plausibility/area/components, colourfulness, log aspect ratio and left-right mirror symmetry; fitted on ${req.trainFiles.length} training X-rays${photos > 0 ? ` plus simulated phone photos of ${photos} of them` : ''} against ${rows.length} real negatives, each image also as its mirror image${photosPerNegative === 0 ? '' : ` (negatives also as ${photosPerNegative === 1 ? 'a simulated phone photo' : `${photosPerNegative} simulated phone photos each`})`}; refuses above the score that lets ${VAL_ACCEPTANCE * 100}% of the validation X-rays through`,
     },
   };
   card.metrics = {

@@ -395,7 +395,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       negativePhotos:
         photoLib === undefined
           ? undefined
-          : (file, i) => photoLib.photoMaker(file, HEAD_NEGATIVE_PHOTO_SEED + i),
+          : (file, i) => photoLib.photoOfEachVariant(file, HEAD_NEGATIVE_PHOTO_SEED + i),
       valFiles: preparedVal.samples.map((s) => s.file),
       negatives: req.negatives,
       seed: req.seed,

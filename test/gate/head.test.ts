@@ -280,14 +280,15 @@ describe('npm run fit-gate', () => {
       '(training X-rays and negatives also as mirror images, negatives also as simulated phone photos)',
     );
     expect(stdout).toMatch(
-      /the negatives as simulated phone photos rejected \d+\/21 .*\(gradient \d+\/10, noise \d+\/10, photo \d+\/1\)/,
+      /the negatives as simulated phone photos rejected \d+\/42 .*\(gradient \d+\/20, noise \d+\/20, photo \d+\/2\)/,
     );
     const card = await readCard(modelDir);
     expect(card.gate?.head?.file).toBe('gate-head.json');
     expect(card.gate?.head?.rule).toContain('simulated phone photos of 4 of them');
     expect(card.gate?.head?.rule).toContain('each image also as its mirror image');
-    expect(card.gate?.head?.rule).toContain('(negatives also as a simulated phone photo)');
-    expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { photos: { overall: { n: 21 } } } });
+    // Each negative as a photo on a light box and as one on a monitor.
+    expect(card.gate?.head?.rule).toContain('(negatives also as 2 simulated phone photos each)');
+    expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { photos: { overall: { n: 42 } } } });
     expect(card.metrics?.['gateHead']).toMatchObject({ crossValidated: { overall: { n: 21 } } });
     await fs.access(path.join(modelDir, 'gate-head.json'));
     // The trade-off: printed, in the card, and in the evaluation's report and limitations.
@@ -302,8 +303,10 @@ describe('npm run fit-gate', () => {
       simulatePhoto: true,
     });
     expect(evaluation.gate?.head?.tradeOff).toEqual(tradeOff);
-    expect(evaluation.gate?.head?.crossValidatedPhotos?.n).toBe(21);
-    expect(markdownReport(evaluation, [])).toMatch(/cross-validated, it rejects \d+ of 21 of those photos/);
+    expect(evaluation.gate?.head?.crossValidatedPhotos?.n).toBe(42);
+    expect(markdownReport(evaluation, [])).toMatch(
+      /fitted on 2 simulated phone photos of each negative .*cross-validated, it rejects \d+ of 42 of those photos/,
+    );
     // With --simulate-photo, every negative is also judged as a phone photo of it, kind by kind.
     const asPhotos = evaluation.gate?.negativePhotoRejection;
     expect(asPhotos?.overall.n).toBe(21);

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { evaluateModel, markdownReport, updateCardWithEvaluation } from '../../src/evaluation/evaluate.js';
+import {
+  evaluateModel,
+  markdownReport,
+  pairedPhotoFigures,
+  updateCardWithEvaluation,
+} from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
 import { makeTestModel } from '../helpers/model.js';
 import { makeChestTestSplit } from '../helpers/images.js';
@@ -48,10 +53,29 @@ describe('evaluate --simulate-photo', () => {
     expect(photo.auc).not.toBeNull();
     expect(photo.aucDrop).toBeCloseTo((r.overall.auc ?? Number.NaN) - (photo.auc ?? Number.NaN), 9);
 
+    expect(photo.ece).not.toBeNull();
     expect(markdownReport(r, [])).toContain('Phone photos of the film or screen');
+    expect(markdownReport(r, [])).toContain(`calibration error (ECE) ${photo.ece?.toFixed(3)}`);
     await updateCardWithEvaluation(modelDir, r);
     const card = await readCard(modelDir);
     expect(card.metrics?.['phonePhoto']).toEqual(photo);
     expect(card.limitations.some((l) => l.includes('simulated phone photos'))).toBe(true);
+  });
+});
+
+describe('pairedPhotoFigures', () => {
+  it("gives the photos' AUC and its drop, the changes in probability, and the photos' calibration error", () => {
+    const labels = [0, 0, 1, 1];
+    const f = pairedPhotoFigures(labels, [0.1, 0.3, 0.6, 0.9], [0.2, 0.7, 0.6, 0.95]);
+    expect(f.n).toBe(4);
+    // Originals rank perfectly; on the photos the 0.7 negative outranks the 0.6 positive.
+    expect(f.auc).toBeCloseTo(0.75, 9);
+    expect(f.aucDrop).toBeCloseTo(0.25, 9);
+    // Changes 0.1, 0.4, 0, 0.05.
+    expect(f.meanAbsDelta).toBeCloseTo(0.1375, 9);
+    expect(f.medianAbsDelta).toBeCloseTo(0.05, 9);
+    // One photo per bin: |0 - 0.2|, |0 - 0.7|, |1 - 0.6|, |1 - 0.95|, each a quarter of the photos.
+    expect(f.ece).toBeCloseTo((0.2 + 0.7 + 0.4 + 0.05) / 4, 9);
+    expect(pairedPhotoFigures([], [], []).ece).toBeNull();
   });
 });
