@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import sharp from 'sharp';
-import { simulatePhoto, simulatePhotoDetailed } from '../../scripts/lib/simulate-photo.js';
+import {
+  photoOfEachVariant,
+  simulatePhoto,
+  simulatePhotoDetailed,
+} from '../../scripts/lib/simulate-photo.js';
 import { makeChestLikeJpeg } from '../helpers/images.js';
+import { makeTempDir, removeDir } from '../training/fixtures.js';
 
 /** Mean of each RGB channel over the whole picture. */
 async function channelMeans(jpeg: Buffer): Promise<number[]> {
@@ -17,6 +24,23 @@ describe('simulatePhoto (phone photo of a film or screen)', () => {
     const c = await simulatePhoto(xray, 8, { size: 400 });
     expect(Buffer.compare(a, b)).toBe(0);
     expect(Buffer.compare(a, c)).not.toBe(0);
+  });
+
+  it("photoOfEachVariant makes the file's photo on a light box and on a monitor, with one seed", async () => {
+    const dir = await makeTempDir('xray-photo-variants');
+    try {
+      const file = path.join(dir, 'knee.jpg');
+      const bytes = await makeChestLikeJpeg(200, 240);
+      await writeFile(file, bytes);
+      const made = await Promise.all(photoOfEachVariant(file, 11).map((make) => make()));
+      const expected = await Promise.all(
+        (['film', 'monitor'] as const).map(async (variant) => simulatePhotoDetailed(bytes, 11, { variant })),
+      );
+      expect(expected.map((p) => p.variant)).toEqual(['film', 'monitor']);
+      expect(made).toEqual(expected.map((p) => p.jpeg));
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it('writes a JPEG on a bigger canvas, in colour, with the X-ray inside a smaller quadrilateral', async () => {
