@@ -34,7 +34,12 @@ export interface ModelSummary {
 /** What the model sees: the crop, and the contrast stretch when it is taken over the lungs only. */
 export function describeCrop(card: ModelCard): string {
   const p = card.preprocessing;
-  const contrast = p.contrast === 'normalise-lungs' ? ', contrast stretched over the lungs' : '';
+  const contrast =
+    p.contrast === 'normalise-lungs'
+      ? ', contrast stretched over the lungs'
+      : p.contrast === 'normalise-lungs-gamma'
+        ? ', contrast stretched over the lungs, their median at mid-grey'
+        : '';
   if (p.lungs?.crop === true)
     return `lung box + ${p.lungs.margin * 100}% margin${p.lungs.mask === true ? ', lung fields only' : ''}${contrast}`;
   return `central ${p.crop * 100}%${p.lungs === undefined ? '' : ' + lung check'}${contrast}`;

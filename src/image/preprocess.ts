@@ -75,15 +75,20 @@ export async function toModelInput(
   lungs?: { mask: LungMask; minPlausibility: number },
 ): Promise<ModelInput> {
   const region = modelRegion(image, spec, lungs);
-  if (spec.contrast === 'normalise-lungs' && lungs === undefined)
+  const overLungs = stretchesOverLungs(spec.contrast);
+  if (overLungs && lungs === undefined)
     throw new XrayError('model_invalid', 'A contrast stretch over the lungs needs the lung mask.');
   // Over the lungs when found; otherwise the crop's own percentiles, as `normalise`.
   const lungRange =
-    spec.contrast === 'normalise-lungs' &&
-    lungs !== undefined &&
-    lungsFound(lungs.mask, lungs.minPlausibility)
+    overLungs && lungs !== undefined && lungsFound(lungs.mask, lungs.minPlausibility)
       ? percentileRange(image.data, lungs.mask.data)
       : undefined;
+  const tone =
+    lungRange === undefined
+      ? undefined
+      : spec.contrast === 'normalise-lungs-gamma'
+        ? midGreyGamma(lungRange)
+        : 1;
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 1 } })
     .extract(region)
     .resize({
@@ -107,10 +112,10 @@ export async function toModelInput(
   if (spec.contrast !== 'none') {
     // extractChannel: sharp writes 1-band raw input back out as 3 bands unless told otherwise.
     const resized = await pipeline.extractChannel(0).raw().toBuffer();
-    if (lungRange !== undefined) return finish(stretch(resized, lungRange));
+    if (lungRange !== undefined) return finish(stretch(resized, lungRange, tone));
     pipeline = sharp(resized, { raw: { width: spec.size, height: spec.size, channels: 1 } });
     pipeline =
-      spec.contrast === 'normalise' || spec.contrast === 'normalise-lungs'
+      spec.contrast === 'normalise' || overLungs
         ? pipeline.normalise({ lower: 1, upper: 99 })
         : pipeline.clahe({
             width: Math.max(2, Math.round(spec.size / 8)),
@@ -191,8 +196,33 @@ export function centralRegion(
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
-/** The 1st and 99th percentile of the grey values where `mask` is set (the range `normalise` stretches). */
-export function percentileRange(grey: Uint8Array, mask: Uint8Array): { low: number; high: number } {
+/** Whether the contrast step takes its range over the lung pixels (and so needs the lung mask). */
+export function stretchesOverLungs(contrast: PreprocessingSpec['contrast']): boolean {
+  return contrast === 'normalise-lungs' || contrast === 'normalise-lungs-gamma';
+}
+
+/** Where `normalise-lungs-gamma` puts the lungs' median grey, on the stretched 0..1 scale. */
+export const LUNG_MEDIAN_TARGET = 0.5;
+
+/**
+ * The gamma that takes the lungs' median, once stretched, to `LUNG_MEDIAN_TARGET`; kept within
+ * 0.4..2.5 so that a range squeezed onto a few grey levels is not bent beyond recognition.
+ */
+export function midGreyGamma({ low, high, median }: GreyRange): number {
+  if (high <= low) return 1;
+  const m = Math.min(0.98, Math.max(0.02, (median - low) / (high - low)));
+  return Math.min(2.5, Math.max(0.4, Math.log(LUNG_MEDIAN_TARGET) / Math.log(m)));
+}
+
+/** Grey levels of the pixels a contrast step looks at: 1st and 99th percentile, and the median. */
+export interface GreyRange {
+  low: number;
+  high: number;
+  median: number;
+}
+
+/** The 1st and 99th percentile (the range `normalise` stretches) and the median of the grey values where `mask` is set. */
+export function percentileRange(grey: Uint8Array, mask: Uint8Array): GreyRange {
   const histogram = new Uint32Array(256);
   let n = 0;
   for (let i = 0; i < grey.length; i++) {
@@ -209,18 +239,21 @@ export function percentileRange(grey: Uint8Array, mask: Uint8Array): { low: numb
     }
     return 255;
   };
-  return { low: at(0.01), high: at(0.99) };
+  return { low: at(0.01), high: at(0.99), median: at(0.5) };
 }
 
-/** `low`..`high` stretched linearly to 0..255 (clipped); a flat range leaves the values as they are. */
-function stretch(grey: Uint8Array, { low, high }: { low: number; high: number }): Uint8Array {
+/**
+ * `low`..`high` stretched to 0..255 (clipped), linearly or bent by `gamma` (the stretched 0..1
+ * value raised to it); a flat range leaves the values as they are.
+ */
+function stretch(grey: Uint8Array, { low, high }: { low: number; high: number }, gamma = 1): Uint8Array {
   if (high <= low) return grey;
-  const out = new Uint8Array(grey.length);
-  const factor = 255 / (high - low);
-  // Uint8Array would wrap a value below 0 or above 255, not clip it.
-  for (let i = 0; i < grey.length; i++)
-    out[i] = Math.min(255, Math.max(0, Math.round(((grey[i] ?? 0) - low) * factor)));
-  return out;
+  const curve = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) {
+    const t = Math.min(1, Math.max(0, (v - low) / (high - low)));
+    curve[v] = Math.round(255 * t ** gamma);
+  }
+  return grey.map((v) => curve[v] ?? 0);
 }
 
 function scale(grey: Uint8Array, mode: PreprocessingSpec['scale']): Float32Array {

@@ -18,8 +18,11 @@ export const preprocessingSchema = z.object({
    * percentile of the model's crop to the full range; `normalise-lungs` takes those percentiles
    * over the lung pixels only, so strips of light box, room or labels in the crop do not set the
    * range (needs the lung step; with no lungs found it falls back to `normalise`).
+   * `normalise-lungs-gamma` then bends the stretched range with the gamma that puts the lungs'
+   * median grey at mid-grey (`LUNG_MEDIAN_TARGET`): a screen's or film's tone curve, which a
+   * linear stretch leaves in, moves every image's median alike.
    */
-  contrast: z.enum(['none', 'normalise', 'normalise-lungs', 'clahe']),
+  contrast: z.enum(['none', 'normalise', 'normalise-lungs', 'normalise-lungs-gamma', 'clahe']),
   /** `unit`: grey / 255; `standardize`: per-image zero mean, unit variance. */
   scale: z.enum(['unit', 'standardize']),
   /**

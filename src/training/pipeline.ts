@@ -21,7 +21,7 @@ import { loadDataset, mapWithConcurrency, type Sample } from './datasets.js';
 import { removeCrossSplitDuplicates, splitByPatient, splitCounts } from './split.js';
 import { cachedInput, DATASET_LIMITS, prepareInputs } from './inputs.js';
 import { inputCache, type InputCache } from './input-cache.js';
-import { preprocess, type LungFinder } from '../image/preprocess.js';
+import { preprocess, stretchesOverLungs, type LungFinder } from '../image/preprocess.js';
 import { extractFeatures, fitGate } from '../gate/fit.js';
 import { writeGateStats } from '../gate/gate.js';
 import {
@@ -185,8 +185,8 @@ export class QualityGateError extends Error {
 }
 
 export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome> {
-  if (req.preprocessing.contrast === 'normalise-lungs' && req.lungs === undefined)
-    throw new Error("Contrast 'normalise-lungs' needs the lung step (--lungs check or crop).");
+  if (stretchesOverLungs(req.preprocessing.contrast) && req.lungs === undefined)
+    throw new Error(`Contrast '${req.preprocessing.contrast}' needs the lung step (--lungs check or crop).`);
   const backend = await initBackend(req.backend);
   req.log(`TensorFlow.js backend: ${backend}`);
   const dataset = await loadDataset(req.data);

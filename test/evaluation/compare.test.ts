@@ -111,6 +111,11 @@ describe('describeCrop', () => {
         card({ contrast: 'normalise-lungs', lungs: { model: 'l', crop: true, margin: 0.1, mask: true } }),
       ),
     ).toBe('lung box + 10% margin, lung fields only, contrast stretched over the lungs');
+    expect(
+      describeCrop(
+        card({ contrast: 'normalise-lungs-gamma', lungs: { model: 'l', crop: true, margin: 0.1 } }),
+      ),
+    ).toBe('lung box + 10% margin, contrast stretched over the lungs, their median at mid-grey');
   });
 });
 

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { preprocess, centralRegion, percentileRange, toModelInput } from '../../src/image/preprocess.js';
+import {
+  preprocess,
+  centralRegion,
+  LUNG_MEDIAN_TARGET,
+  midGreyGamma,
+  percentileRange,
+  toModelInput,
+} from '../../src/image/preprocess.js';
 import type { LungMask } from '../../src/lungs/mask.js';
 import { decodeImage } from '../../src/image/decode.js';
 import { makeDicom } from '../helpers/dicom.js';
@@ -269,6 +276,75 @@ describe("contrast 'normalise-lungs'", () => {
 
   it('takes the percentiles over the masked pixels only', () => {
     const grey = Uint8Array.from([0, 10, 20, 30, 40, 255]);
-    expect(percentileRange(grey, Uint8Array.from([0, 255, 255, 255, 255, 0]))).toEqual({ low: 10, high: 40 });
+    expect(percentileRange(grey, Uint8Array.from([0, 255, 255, 255, 255, 0]))).toEqual({
+      low: 10,
+      high: 40,
+      median: 20,
+    });
+  });
+});
+
+describe("contrast 'normalise-lungs-gamma'", () => {
+  // "Lungs" in the middle whose grey rises across them (t = 0..1 left to right) through a tone
+  // curve t^tone, as a screen's or film's gamma would bend it; dark surroundings.
+  const SIDE = 64;
+  const lungsAt = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
+  const picture = (tone: number) => (x: number, y: number) =>
+    lungsAt(x, y) ? Math.round(40 + 180 * ((x - 16) / 31) ** tone) : 10;
+  const mask = (plausibility = 1): LungMask => {
+    const data = new Uint8Array(SIDE * SIDE);
+    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) if (lungsAt(x, y)) data[y * SIDE + x] = 255;
+    const box = { left: 16, top: 16, width: 32, height: 32 };
+    return { width: SIDE, height: SIDE, data, area: 0.25, box, plausibility, components: 2 };
+  };
+  const spec = (contrast: PreprocessingSpec['contrast']): PreprocessingSpec => ({
+    ...RAW,
+    size: SIDE,
+    contrast,
+    lungs: { model: 'test', crop: true, margin: 0.5 },
+  });
+  const input = async (contrast: PreprocessingSpec['contrast'], tone: number, plausibility = 1) =>
+    (
+      await toModelInput(await decodeImage(await png(SIDE, SIDE, picture(tone))), spec(contrast), {
+        mask: mask(plausibility),
+        minPlausibility: 0.5,
+      })
+    ).data;
+  const lungRow = (data: Float32Array) => Array.from(data.subarray(32 * SIDE + 16, 32 * SIDE + 48));
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? NaN;
+  const maxGap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - (b[i] ?? NaN))));
+
+  it("puts the lungs' median at mid-grey, so a tone curve on the picture hardly moves the input", async () => {
+    for (const tone of [0.6, 1, 1.6]) {
+      const row = lungRow(await input('normalise-lungs-gamma', tone));
+      expect(median(row)).toBeCloseTo(LUNG_MEDIAN_TARGET, 1);
+      expect(Math.min(...row)).toBe(0);
+      expect(Math.max(...row)).toBe(1);
+    }
+    const bent = maxGap(
+      lungRow(await input('normalise-lungs-gamma', 1.6)),
+      lungRow(await input('normalise-lungs-gamma', 1)),
+    );
+    const linear = maxGap(
+      lungRow(await input('normalise-lungs', 1.6)),
+      lungRow(await input('normalise-lungs', 1)),
+    );
+    expect(bent).toBeLessThan(0.05);
+    expect(linear).toBeGreaterThan(0.15);
+  });
+
+  it("falls back to 'normalise' when the lungs are not found, and needs the lung mask", async () => {
+    expect(await input('normalise-lungs-gamma', 1.6, 0.1)).toEqual(await input('normalise', 1.6, 0.1));
+    const decoded = await decodeImage(await png(SIDE, SIDE, picture(1)));
+    await expect(toModelInput(decoded, spec('normalise-lungs-gamma'))).rejects.toMatchObject({
+      code: 'model_invalid',
+    });
+  });
+
+  it('bends a squeezed or lopsided range no further than 0.4..2.5', () => {
+    expect(midGreyGamma({ low: 50, high: 50, median: 50 })).toBe(1);
+    expect(midGreyGamma({ low: 0, high: 200, median: 100 })).toBeCloseTo(1, 5);
+    expect(midGreyGamma({ low: 0, high: 200, median: 1 })).toBe(0.4);
+    expect(midGreyGamma({ low: 0, high: 200, median: 199 })).toBe(2.5);
   });
 });
