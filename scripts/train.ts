@@ -59,6 +59,7 @@ interface Options {
   lungs: LungMode;
   lungMargin: number;
   lungsDir?: string;
+  initFrom?: string;
   negatives: string | false;
   photoAugment: number;
   photoViews: number;
@@ -136,6 +137,10 @@ const program = new Command()
   )
   .option('--lungs-dir <dir>', 'lung model to use (default: lungs/ in the model directory)')
   .option(
+    '--init-from <dir>',
+    "start from this model's weights (same network and input size) instead of fresh ones: fine-tune it",
+  )
+  .option(
     '--negatives <dir>',
     "real non-chest-X-ray images (manifest.csv: file,kind) to fit the gate's head on; skipped when absent",
     path.resolve('../shared/data/negatives'),
@@ -185,6 +190,7 @@ async function run(o: Options): Promise<void> {
         o.lungMargin,
       ),
       architecture: o.seedBaseline ? 'seed' : o.architecture,
+      ...(o.initFrom === undefined ? {} : { initFrom: path.resolve(o.initFrom) }),
       preprocessing,
       epochs: o.epochs,
       batchSize: o.batchSize,

@@ -1,3 +1,4 @@
+import type * as tfTypes from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import {
   type PreprocessingSpec,
 } from '../model/card.js';
 import { draftCard, newStagingDir, switchModelDir, writeModelDir } from '../model/store.js';
+import { loadModel } from '../model/io.js';
 import { createEngine } from '../classifier/engine.js';
 import { fitPlatt, logit } from '../evaluation/calibration.js';
 import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/metrics.js';
@@ -134,6 +136,12 @@ export interface TrainingRequest {
   /** Real non-chest-X-ray images (manifest.csv: file,kind): fits the gate's head (see gate/fit-head.ts). */
   negatives?: string | undefined;
   /**
+   * Start from the weights of the model in this folder (same architecture and input size)
+   * instead of fresh ones: fine-tuning it, e.g. under a new preprocessing step. The card records
+   * its version (`training.initFrom`).
+   */
+  initFrom?: string | undefined;
+  /**
    * Share of training draws that use a simulated phone photo of the image (film on a light box
    * or a monitor, scripts/lib/simulate-photo.ts, seeds apart from the evaluation's) instead of
    * the image itself. 0 or absent: off.
@@ -182,6 +190,20 @@ export interface TrainingOutcome {
 
 export class QualityGateError extends Error {
   override readonly name = 'QualityGateError';
+}
+
+/** The model to fine-tune, checked against what this run would build. */
+async function startingModel(
+  dir: string,
+  architecture: Architecture,
+  size: number,
+): Promise<{ model: tfTypes.LayersModel; version: string }> {
+  const card = await readCard(dir);
+  if (card.architecture !== architecture || card.input.width !== size)
+    throw new Error(
+      `--init-from ${dir}: its network is ${card.architecture} at ${card.input.width} px, this run's ${architecture} at ${size} px.`,
+    );
+  return { model: await loadModel(dir), version: card.version };
 }
 
 export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome> {
@@ -269,7 +291,11 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
         `(kept with the central crop; the bots refuse such images).`,
     );
 
-  const model = buildArchitecture(req.architecture, preprocessing.size, req.seed);
+  const start =
+    req.initFrom === undefined
+      ? undefined
+      : await startingModel(req.initFrom, req.architecture, preprocessing.size);
+  const model = start?.model ?? buildArchitecture(req.architecture, preprocessing.size, req.seed);
   const result = await trainModel(
     model,
     { ...preparedTrain, ...(photos === undefined ? {} : { photos }) },
@@ -352,6 +378,7 @@ export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome
       batchSize: req.batchSize,
       learningRate: req.learningRate,
       learningRateSchedule: req.learningRateSchedule ?? 'constant',
+      ...(start === undefined ? {} : { initFrom: start.version }),
       seed: req.seed,
       augmentation,
       sourceBalance: req.balance,

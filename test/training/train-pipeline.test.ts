@@ -9,6 +9,7 @@ import {
   updateCardWithEvaluation,
 } from '../../src/evaluation/evaluate.js';
 import { readCard } from '../../src/model/card.js';
+import { loadModel } from '../../src/model/io.js';
 import { recipeOf, summaryFromCard } from '../../src/evaluation/compare.js';
 import { createClassifier } from '../../src/classifier/classifier.js';
 import { mulberry32 } from '../../src/training/random.js';
@@ -117,6 +118,38 @@ describe('npm run train pipeline on generated images', () => {
     } finally {
       await classifier.close();
     }
+  });
+
+  it('fine-tunes a model from its weights (--init-from) and records where it started', async () => {
+    const start = await readCard(modelDir());
+    const tuned = path.join(work, 'model-tuned');
+    // At a learning rate of 0 the convolutions keep the starting model's weights exactly.
+    const outcome = await runTraining(
+      request(good, tuned, { initFrom: modelDir(), epochs: 1, learningRate: 0 }),
+    );
+    const card = await readCard(tuned);
+    expect(card.training?.['initFrom']).toBe(start.version);
+    expect(outcome.newValAuc).toBeGreaterThan(0.9);
+    const kernels = async (dir: string) => {
+      const model = await loadModel(dir);
+      const values = model.layers
+        .filter((l) => l.getClassName() === 'Conv2D')
+        .map((l) => Array.from(l.getWeights()[0]?.dataSync() ?? []));
+      model.dispose();
+      return values;
+    };
+    const [before, after] = [await kernels(modelDir()), await kernels(tuned)];
+    expect(before.length).toBeGreaterThan(0);
+    expect(after).toEqual(before);
+    // A network of another input size cannot start from it.
+    await expect(
+      runTraining(
+        request(good, path.join(work, 'model-other'), {
+          initFrom: modelDir(),
+          preprocessing: { size: 24, channels: 1, crop: 1, fit: 'fill', contrast: 'none', scale: 'unit' },
+        }),
+      ),
+    ).rejects.toThrow(/default at 32 px, this run's default at 24 px/);
   });
 
   it('evaluate reads the model and the data, writes a report, plots and the card', async () => {
