@@ -146,12 +146,18 @@ export interface Recipe {
   learningRateSchedule?: unknown;
   /** The network; absent in figures from before it was recorded, all of which were 'default'. */
   architecture?: unknown;
+  /**
+   * Whether the run fine-tuned a model (`--init-from`); absent in figures from before it
+   * existed, none of which did. A fine-tuned model's left-out figure must come from a
+   * left-out model fine-tuned the same way.
+   */
+  fineTuned?: unknown;
 }
 
 /**
  * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
  * reworded description still matches), epochs, uneven-light share, contrast step, learning-rate
- * schedule and network. A photo augmentation or epochs the figure does not name (older cards)
+ * schedule, network and whether it fine-tuned a model. A photo augmentation or epochs the figure does not name (older cards)
  * count as the same; an unnamed share is 0.
  */
 export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
@@ -164,7 +170,8 @@ export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
     (figure.shading ?? 0) === (reference.shading ?? 0) &&
     (figure.contrast ?? 'normalise') === (reference.contrast ?? 'normalise') &&
     (figure.learningRateSchedule ?? 'constant') === (reference.learningRateSchedule ?? 'constant') &&
-    (figure.architecture ?? 'default') === (reference.architecture ?? 'default')
+    (figure.architecture ?? 'default') === (reference.architecture ?? 'default') &&
+    (figure.fineTuned ?? false) === (reference.fineTuned ?? false)
   );
 }
 
@@ -190,6 +197,7 @@ export function recipeOf(card: ModelCard): Recipe {
     contrast: card.preprocessing.contrast,
     learningRateSchedule: card.training?.['learningRateSchedule'] ?? 'constant',
     architecture: card.architecture,
+    fineTuned: card.training?.['initFrom'] !== undefined,
   };
 }
 

@@ -334,6 +334,19 @@ describe('sameRecipe', () => {
     expect(sameRecipe(recipe, { ...recipe, shading: shadingOf(plain) })).toBe(true);
     expect(sameRecipe({ ...recipe, shading: 0.5 }, recipe)).toBe(false);
   });
+
+  it('tells a fine-tuned model (--init-from) from one trained from scratch; older figures were not', () => {
+    const card = (training: Record<string, unknown>) =>
+      ({ preprocessing: { contrast: 'normalise-lungs-gamma' }, training }) as unknown as ModelCard;
+    const tuned = recipeOf(card({ maxEpochs: 8, initFrom: '20261127-1633-default' }));
+    const scratch = recipeOf(card({ maxEpochs: 8 }));
+    expect([tuned.fineTuned, scratch.fineTuned]).toEqual([true, false]);
+    expect(sameRecipe(tuned, scratch)).toBe(false);
+    expect(sameRecipe(recipeOf(card({ maxEpochs: 8, initFrom: 'another' })), tuned)).toBe(true);
+    const { fineTuned: _, ...older } = scratch;
+    expect(sameRecipe(older, scratch)).toBe(true);
+    expect(sameRecipe(older, tuned)).toBe(false);
+  });
 });
 
 describe('recipeOf', () => {
