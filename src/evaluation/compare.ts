@@ -157,8 +157,8 @@ export interface Recipe {
 /**
  * Whether a figure's recipe is `reference`'s: the same photo augmentation (in short, so a
  * reworded description still matches), epochs, uneven-light share, contrast step, learning-rate
- * schedule, network and whether it fine-tuned a model. A photo augmentation or epochs the figure does not name (older cards)
- * count as the same; an unnamed share is 0.
+ * schedule, network and whether it fine-tuned a model. A photo augmentation or epochs the
+ * figure does not name (older cards) count as the same; an unnamed share is 0.
  */
 export function sameRecipe(figure: Recipe, reference: Recipe): boolean {
   const unnamed = (v: unknown) => v === undefined || v === null;

@@ -83,12 +83,6 @@ export async function toModelInput(
     overLungs && lungs !== undefined && lungsFound(lungs.mask, lungs.minPlausibility)
       ? percentileRange(image.data, lungs.mask.data)
       : undefined;
-  const tone =
-    lungRange === undefined
-      ? undefined
-      : spec.contrast === 'normalise-lungs-gamma'
-        ? midGreyGamma(lungRange)
-        : 1;
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 1 } })
     .extract(region)
     .resize({
@@ -112,7 +106,10 @@ export async function toModelInput(
   if (spec.contrast !== 'none') {
     // extractChannel: sharp writes 1-band raw input back out as 3 bands unless told otherwise.
     const resized = await pipeline.extractChannel(0).raw().toBuffer();
-    if (lungRange !== undefined) return finish(stretch(resized, lungRange, tone));
+    if (lungRange !== undefined) {
+      const gamma = spec.contrast === 'normalise-lungs-gamma' ? midGreyGamma(lungRange) : 1;
+      return finish(stretch(resized, lungRange, gamma));
+    }
     pipeline = sharp(resized, { raw: { width: spec.size, height: spec.size, channels: 1 } });
     pipeline =
       spec.contrast === 'normalise' || overLungs
@@ -248,10 +245,12 @@ export function percentileRange(grey: Uint8Array, mask: Uint8Array): GreyRange {
  */
 function stretch(grey: Uint8Array, { low, high }: { low: number; high: number }, gamma = 1): Uint8Array {
   if (high <= low) return grey;
+  const factor = 255 / (high - low);
   const curve = new Uint8Array(256);
   for (let v = 0; v < 256; v++) {
-    const t = Math.min(1, Math.max(0, (v - low) / (high - low)));
-    curve[v] = Math.round(255 * t ** gamma);
+    // Clipped before rounding, so Uint8Array never wraps a value below 0 or above 255.
+    const linear = Math.min(255, Math.max(0, (v - low) * factor));
+    curve[v] = Math.round(gamma === 1 ? linear : 255 * (linear / 255) ** gamma);
   }
   return grey.map((v) => curve[v] ?? 0);
 }
