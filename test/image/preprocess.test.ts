@@ -188,32 +188,27 @@ describe('preprocess (golden values)', () => {
   });
 });
 
+// The contrast steps over the lungs: 64 x 64 pictures with "lungs" in the middle square.
+const SIDE = 64;
+const lungsAt = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
+const mask = (plausibility = 1): LungMask => {
+  const data = new Uint8Array(SIDE * SIDE);
+  for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) if (lungsAt(x, y)) data[y * SIDE + x] = 255;
+  const box = { left: 16, top: 16, width: 32, height: 32 };
+  return { width: SIDE, height: SIDE, data, area: 0.25, box, plausibility, components: 2 };
+};
+// The lung box + 50% per side: the whole picture.
+const spec = (contrast: PreprocessingSpec['contrast']): PreprocessingSpec => ({
+  ...RAW,
+  size: SIDE,
+  contrast,
+  lungs: { model: 'test', crop: true, margin: 0.5 },
+});
+
 describe("contrast 'normalise-lungs'", () => {
-  // 64 x 64: "lungs" in the middle (grey 80..120), a bright strip of light box at the left.
-  const SIDE = 64;
-  const lungsAt = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
+  // The lungs' grey 80..120, a bright strip of light box at the left.
   const pixel = (strip: boolean) => (x: number, y: number) =>
     lungsAt(x, y) ? 80 + Math.floor(((x - 16) * 40) / 31) : strip && x < 8 ? 250 : 20;
-  const mask = (plausibility: number): LungMask => {
-    const data = new Uint8Array(SIDE * SIDE);
-    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) if (lungsAt(x, y)) data[y * SIDE + x] = 255;
-    return {
-      width: SIDE,
-      height: SIDE,
-      data,
-      area: 0.25,
-      box: { left: 16, top: 16, width: 32, height: 32 },
-      plausibility,
-      components: 2,
-    };
-  };
-  // The lung box + 50% per side: the whole image, strip included.
-  const spec = (contrast: PreprocessingSpec['contrast']): PreprocessingSpec => ({
-    ...RAW,
-    size: SIDE,
-    contrast,
-    lungs: { model: 'test', crop: true, margin: 0.5 },
-  });
   const input = async (contrast: PreprocessingSpec['contrast'], strip: boolean, plausibility = 1) =>
     (
       await toModelInput(await decodeImage(await png(SIDE, SIDE, pixel(strip))), spec(contrast), {
@@ -287,22 +282,8 @@ describe("contrast 'normalise-lungs'", () => {
 describe("contrast 'normalise-lungs-gamma'", () => {
   // "Lungs" in the middle whose grey rises across them (t = 0..1 left to right) through a tone
   // curve t^tone, as a screen's or film's gamma would bend it; dark surroundings.
-  const SIDE = 64;
-  const lungsAt = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
   const picture = (tone: number) => (x: number, y: number) =>
     lungsAt(x, y) ? Math.round(40 + 180 * ((x - 16) / 31) ** tone) : 10;
-  const mask = (plausibility = 1): LungMask => {
-    const data = new Uint8Array(SIDE * SIDE);
-    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) if (lungsAt(x, y)) data[y * SIDE + x] = 255;
-    const box = { left: 16, top: 16, width: 32, height: 32 };
-    return { width: SIDE, height: SIDE, data, area: 0.25, box, plausibility, components: 2 };
-  };
-  const spec = (contrast: PreprocessingSpec['contrast']): PreprocessingSpec => ({
-    ...RAW,
-    size: SIDE,
-    contrast,
-    lungs: { model: 'test', crop: true, margin: 0.5 },
-  });
   const input = async (contrast: PreprocessingSpec['contrast'], tone: number, plausibility = 1) =>
     (
       await toModelInput(await decodeImage(await png(SIDE, SIDE, picture(tone))), spec(contrast), {
