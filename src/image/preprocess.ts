@@ -218,7 +218,10 @@ export interface GreyRange {
   median: number;
 }
 
-/** The 1st and 99th percentile (the range `normalise` stretches) and the median of the grey values where `mask` is set. */
+/**
+ * The 1st and 99th percentile (the range `normalise` stretches) and the median of the grey
+ * values where `mask` is set.
+ */
 export function percentileRange(grey: Uint8Array, mask: Uint8Array): GreyRange {
   const histogram = new Uint32Array(256);
   let n = 0;
