@@ -6,6 +6,7 @@ import { initBackend, tf } from '../../src/tf/backend.js';
 import {
   ARCHITECTURES,
   buildArchitecture,
+  DEEP_FILTERS,
   downsample,
   EXPLAIN_LAYER,
   SMOOTH_SIGMA,
@@ -17,10 +18,12 @@ describe('buildArchitecture', () => {
   it('builds every named network with the layer Grad-CAM explains and one probability out', async () => {
     await initBackend();
     const widths: Record<string, number> = {};
+    const sides: Record<string, number> = {};
     for (const name of ARCHITECTURES) {
       const model = buildArchitecture(name, 32);
       const explained = model.getLayer(EXPLAIN_LAYER).outputShape as number[];
       widths[name] = explained.at(-1) ?? 0;
+      sides[name] = explained[1] ?? 0;
       const out = tf.tidy(() => model.predict(tf.fill([2, 32, 32, 1], 0.5)) as tf.Tensor);
       expect(out.shape).toEqual([2, 1]);
       out.dispose();
@@ -29,6 +32,9 @@ describe('buildArchitecture', () => {
     // The wide network is the default with more filters in every block, not another shape.
     expect(widths['wide']).toBe(WIDE_FILTERS.at(-1));
     expect(widths['wide']).toBeGreaterThan(widths['default'] ?? Infinity);
+    // The deep network adds a block: its last map is half the default's side, so each cell sees more.
+    expect(widths['deep']).toBe(DEEP_FILTERS.at(-1));
+    expect(sides['deep']).toBe((sides['default'] ?? 0) / 2);
   });
 });
 
