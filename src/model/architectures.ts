@@ -134,8 +134,8 @@ function gaussianKernel(sigma: number): tfTypes.Tensor4D {
 export const WIDE_FILTERS = [24, 48, 96, 144];
 
 /**
- * `default` with a fifth block: each last-block feature sees about 63 of the 96 input pixels
- * instead of 31, enough to see a lung field whole, so that a glare spot, which runs across the
+ * `default` with a fifth block: each last-block feature sees about 78 of the 96 input pixels
+ * instead of 38, enough to see a lung field whole, so that a glare spot, which runs across the
  * lungs' borders, can be told from an opacity, which stays inside them. Measured with the shipped
  * recipe: better on the X-rays and on the collection left out, and on glare, but less steady on
  * phone photos overall (see reports/phone-photos.md), so it is an option, not the default.
