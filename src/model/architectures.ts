@@ -146,6 +146,7 @@ export function buildArchitecture(name: Architecture, size: number, seed = 1): t
   if (name === 'seed') return seedCnn(size, seed);
   if (name === 'smooth') return defaultCnn(size, { seed, inputBlur: SMOOTH_SIGMA });
   if (name === 'antialiased') return defaultCnn(size, { seed, antialias: true });
+  if (name === 'wide') return defaultCnn(size, { seed, filters: WIDE_FILTERS });
   if (name === 'deep') return defaultCnn(size, { seed, filters: DEEP_FILTERS });
-  return defaultCnn(size, { seed, ...(name === 'wide' ? { filters: WIDE_FILTERS } : {}) });
+  return defaultCnn(size, { seed });
 }
