@@ -150,6 +150,24 @@ describe('npm run train pipeline on generated images', () => {
         }),
       ),
     ).rejects.toThrow(/default at 32 px, this run's default at 24 px/);
+    // Nor can a model whose card was edited to claim another size than its weights have.
+    const edited = path.join(work, 'model-edited');
+    await fs.cp(modelDir(), edited, { recursive: true });
+    const claimed = JSON.parse(await fs.readFile(path.join(edited, 'card.json'), 'utf8')) as {
+      input: { width: number; height: number };
+      preprocessing: { size: number };
+    };
+    claimed.input = { ...claimed.input, width: 24, height: 24 };
+    claimed.preprocessing = { ...claimed.preprocessing, size: 24 };
+    await fs.writeFile(path.join(edited, 'card.json'), JSON.stringify(claimed));
+    await expect(
+      runTraining(
+        request(good, path.join(work, 'model-from-edited'), {
+          initFrom: edited,
+          preprocessing: { size: 24, channels: 1, crop: 1, fit: 'fill', contrast: 'none', scale: 'unit' },
+        }),
+      ),
+    ).rejects.toThrow(/input shape .* does not match its card/);
   });
 
   it('evaluate reads the model and the data, writes a report, plots and the card', async () => {
