@@ -262,10 +262,14 @@ export function summaryFromCard(card: ModelCard): ModelSummary {
   };
 }
 
-/** "same network; ", "network: seed CNN, 64 px; ", or nothing when a summary predates the field. */
-function networkClause(shipped: ModelSummary, other: ModelSummary): string {
+/**
+ * `of`'s network as the sentence names it: "same network; ", "network: seed CNN, 64 px; " (each
+ * model its own when they differ; for this model only then), or nothing when a summary predates the field.
+ */
+function networkClause(of: 'other' | 'this', shipped: ModelSummary, other: ModelSummary): string {
   if (shipped.network === undefined || other.network === undefined) return '';
-  return shipped.network === other.network ? 'same network; ' : `network: ${other.network}; `;
+  if (shipped.network === other.network) return of === 'other' ? 'same network; ' : '';
+  return `network: ${of === 'other' ? other.network : shipped.network}; `;
 }
 
 /** A collection left out by both recipes with at least two of the same seeds: the AUCs seed by seed. */
@@ -342,7 +346,7 @@ export function comparisonSentence(shipped: ModelSummary, other: ModelSummary): 
     .join(', ');
   const verdict = unseenVerdict(shipped, other, shared);
   return (
-    `${COMPARISON_START}${other.version} (${networkClause(shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
+    `${COMPARISON_START}${other.version} (${networkClause('other', shipped, other)}crop: ${other.crop}${other.photoAugment === undefined ? '' : `; photo augmentation: ${other.photoAugment}`}), this model (${networkClause('this', shipped, other)}crop: ${shipped.crop}; photo augmentation: ${shipped.photoAugment}) scores, this vs that: ` +
     `test AUC ${fmt(shipped.test.auc)} vs ${fmt(other.test.auc)}, COVID-19 vs other pneumonia ${fmt(shipped.covidVsPneumonia)} vs ${fmt(other.covidVsPneumonia)}, ` +
     `without pediatric images ${fmt(shipped.withoutPediatric)} vs ${fmt(other.withoutPediatric)}, heatmap mass outside the lungs ${fmt(shipped.heatmapOutsideLungs)} vs ${fmt(other.heatmapOutsideLungs)}` +
     photoClause(shipped, other) +

@@ -236,6 +236,8 @@ describe('refreshComparisons', () => {
     expect(refreshed.limitations[0]).toBe('A limit.');
     const sentence = refreshed.limitations[1] ?? '';
     expect(sentence).toContain('Compared with model seed (network: seed CNN, 64 px;');
+    // The networks differ, so this model's is named too.
+    expect(sentence).toContain('this model (network: default CNN, 96 px; crop:');
     expect(sentence).toContain('raddb 0.700 vs 0.500');
     expect(sentence).toContain('kept for its figures on collections left out of training');
     // Without compared models the card is left as it is.
