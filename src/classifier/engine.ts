@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { initBackend, tf, type BackendName } from '../tf/backend.js';
 import { readCard, type ModelCard } from '../model/card.js';
-import { checkModelMatchesCard, loadModel } from '../model/io.js';
+import { loadModelForCard } from '../model/io.js';
 import { calibrate } from '../model/calibration.js';
 import { preprocess, type ModelInput, type Prepared } from '../image/preprocess.js';
 import type { DecodeLimits } from '../image/decode.js';
@@ -53,8 +53,7 @@ export interface Engine {
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const backend = await initBackend(options.backend);
   const card = await readCard(options.modelDir);
-  const model = await loadModel(options.modelDir);
-  checkModelMatchesCard(model, card);
+  const model = await loadModelForCard(options.modelDir, card);
   const size = card.preprocessing.size;
   const explainer: Explainer | undefined =
     card.explainLayer === undefined ? undefined : createExplainer(model, card.explainLayer);

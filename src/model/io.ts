@@ -62,6 +62,18 @@ export async function loadModel(dir: string): Promise<tfTypes.LayersModel> {
   }
 }
 
+/** `loadModel`, then `checkModelMatchesCard`: a model that disagrees with its card is freed and refused. */
+export async function loadModelForCard(dir: string, card: ModelCard): Promise<tfTypes.LayersModel> {
+  const model = await loadModel(dir);
+  try {
+    checkModelMatchesCard(model, card);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}
+
 /** A model whose input or output shape disagrees with its card is refused. */
 export function checkModelMatchesCard(model: tfTypes.LayersModel, card: ModelCard): void {
   const input = model.inputs[0]?.shape;

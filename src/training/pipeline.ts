@@ -14,7 +14,7 @@ import {
   type PreprocessingSpec,
 } from '../model/card.js';
 import { draftCard, newStagingDir, switchModelDir, writeModelDir } from '../model/store.js';
-import { checkModelMatchesCard, loadModel } from '../model/io.js';
+import { loadModelForCard } from '../model/io.js';
 import { createEngine } from '../classifier/engine.js';
 import { fitPlatt, logit } from '../evaluation/calibration.js';
 import { auc, thresholdForSensitivity, thresholdMetrics } from '../evaluation/metrics.js';
@@ -203,15 +203,8 @@ async function startingModel(
     throw new Error(
       `--init-from ${dir}: its network is ${card.architecture} at ${card.input.width} px, this run's ${architecture} at ${size} px.`,
     );
-  const model = await loadModel(dir);
-  try {
-    // The card's sizes were checked above; the weights must agree with the card too.
-    checkModelMatchesCard(model, card);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return { model, version: card.version };
+  // The card's sizes were checked above; the weights must agree with the card too.
+  return { model: await loadModelForCard(dir, card), version: card.version };
 }
 
 export async function runTraining(req: TrainingRequest): Promise<TrainingOutcome> {
