@@ -138,8 +138,8 @@ export const WIDE_FILTERS = [24, 48, 96, 144];
  * instead of 38, enough to see a lung field whole, so that a glare spot, which runs across the
  * lungs' borders, can be told from an opacity, which stays inside them. Measured with the shipped
  * recipe: better on the X-rays and on the collection left out, and on glare, but less steady on
- * phone photos overall; with the photo consistency loss (0.1) the steadiest on photos measured:
- * the shipped network (see reports/phone-photos.md). `npm run train`'s default stays `default`,
+ * phone photos overall; with the photo consistency loss the steadiest on photos measured, and
+ * at weight 0.1 the shipped network (see reports/phone-photos.md). `npm run train`'s default stays `default`,
  * quicker to train.
  */
 export const DEEP_FILTERS = [16, 32, 64, 96, 128];
